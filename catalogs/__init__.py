@@ -1,0 +1,23 @@
+"""Catalogs: choose and build a module's parts from its observation and action specs.
+
+Examples:
+    >>> from specs import Box, Discrete
+    >>> from catalogs import ActorCriticModule
+    >>> type(ActorCriticModule(Box((4,)), Discrete(2)).pi_encoder).__name__
+    'MLPEncoder'
+"""
+
+from __future__ import annotations
+
+from catalogs._actor_critic import ActorCriticCatalog, ActorCriticConfig, ActorCriticModule, FreeParamHead
+from catalogs._catalog import Catalog, ModelConfig, Rule
+
+__all__ = [
+    "ActorCriticCatalog",
+    "ActorCriticConfig",
+    "ActorCriticModule",
+    "Catalog",
+    "FreeParamHead",
+    "ModelConfig",
+    "Rule",
+]

@@ -1,0 +1,244 @@
+"""Validation of plain mappings (YAML, JSON, ``--set``) into frozen config dataclasses."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import inspect
+import textwrap
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any, TypeVar, Union
+
+from rl8_core.errors import ConfigError
+
+__all__ = ["config_from_mapping", "config_to_dict", "describe_config", "field_docs"]
+
+T = TypeVar("T")
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    if isinstance(tp, type):
+        return {"int": "int", "float": "float", "str": "str", "bool": "bool"}.get(tp.__name__, tp.__name__)
+    return str(tp).replace("typing.", "")
+
+
+def _value_text(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    """Return ``value`` checked (and gently converted) against the annotation ``tp``."""
+    if tp is Any or tp is object:
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, path)
+            except ConfigError as exc:
+                errors.append(exc)
+        expected = " or ".join(_type_name(a) for a in args)
+        raise ConfigError(f"{path}: expected {expected}, got {_value_text(value)}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{path}: expected one of {', '.join(repr(a) for a in args)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping of {tp.__name__} options, got {_value_text(value)}")
+        return config_from_mapping(tp, value, path=path)
+    if origin in (list, Sequence, tuple) or tp in (list, tuple):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {_value_text(value)}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}")
+            return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        items = [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple or tp is tuple else items
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected a mapping, got {_value_text(value)}")
+        vt = args[1] if len(args) == 2 else Any
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"{path}: keys must be strings, got {k!r}")
+            out[k] = _convert(vt, v, f"{path}.{k}")
+        return out
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected bool (true/false), got {_value_text(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)  # YAML reads 1e5 as a float
+            raise ConfigError(f"{path}: expected int, got {_value_text(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected float, got {_value_text(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected str, got {_value_text(value)}")
+        return value
+    if isinstance(tp, type):
+        if not isinstance(value, tp):
+            raise ConfigError(f"{path}: expected {tp.__name__}, got {_value_text(value)}")
+        return value
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def config_from_mapping(cls: type[T], data: Mapping[str, Any], *, path: str = "config") -> T:
+    """Build the dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types.
+
+    Nested dataclass fields take nested mappings. Errors name the dotted key.
+
+    Raises:
+        ConfigError: Unknown key (with the closest known one), wrong type, or
+            a value the dataclass's ``__post_init__`` rejects.
+
+    Examples:
+        >>> @dataclasses.dataclass(frozen=True, kw_only=True)
+        ... class Opt:
+        ...     lr: float = 1e-3
+        ...     epochs: int = 4
+        >>> config_from_mapping(Opt, {"lr": 3e-4})
+        Opt(lr=0.0003, epochs=4)
+        >>> config_from_mapping(Opt, {"epoch": 3})
+        Traceback (most recent call last):
+        ...
+        rl8_core.errors.ConfigError: config: unknown key 'epoch' (did you mean 'epochs'?); known keys: epochs, lr
+    """
+    if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping, got {_value_text(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = _hints(cls)
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{path}: unknown key {key!r}{hint}; known keys: {', '.join(sorted(fields))}")
+    kwargs = {name: _convert(hints[name], data[name], f"{path}.{name}") for name in fields if name in data}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _ExampleConfig:
+    """A config for the examples in this module's docstrings."""
+
+    x: int = 1
+    """How many."""
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Return a dataclass config as plain nested data (for YAML, MLflow params).
+
+    Examples:
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class C:
+        ...     a: tuple[int, ...] = (1, 2)
+        >>> config_to_dict(C())
+        {'a': [1, 2]}
+    """
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    out = plain(config)
+    if not isinstance(out, dict):
+        raise TypeError(f"{config!r} is not a dataclass instance")
+    return out
+
+
+@cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Return each field's docstring (the string literal under it in the class body).
+
+    Classes whose source cannot be read (defined interactively) have no docs.
+
+    Examples:
+        >>> from rl8_core._config import _ExampleConfig
+        >>> field_docs(_ExampleConfig)
+        {'x': 'How many.'}
+    """
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        body = ast.parse(source).body[0]
+        if not isinstance(body, ast.ClassDef):
+            continue
+        stmts = body.body
+        for stmt, nxt in zip(stmts, stmts[1:]):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def describe_config(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """Return ``(dotted key, type, default, doc)`` for every option, nested ones included."""
+    rows: list[tuple[str, str, str, str]] = []
+    hints = _hints(cls)
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        tp = hints[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            rows.extend(describe_config(tp, f"{key}."))
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        rows.append((key, _type_name(tp), default, docs.get(f.name, "")))
+    return rows

@@ -1,0 +1,101 @@
+"""``BatchedEnv``: a batch of environments stepped as whole-tensor operations."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+from tensordict import TensorDictBase
+
+from specs import Spec
+
+__all__ = ["BatchedEnv"]
+
+
+class BatchedEnv(ABC):
+    """``num_envs`` environments of one kind, reset and stepped together as tensors.
+
+    This is the throughput path: a torch-native env keeps its state in tensors
+    on ``device`` and steps every env with a few tensor ops; gymnasium envs are
+    adapted to the same protocol by ``GymVectorEnv``.
+
+    Finished envs reset themselves within ``step`` (per-env autoreset), and the
+    step result keeps the two ways an episode ends apart:
+
+    * ``terminateds``: a terminal state was reached; its value is zero;
+    * ``truncateds``: the episode was cut short (time limit); learners
+      bootstrap from the value of ``next_obs``, the observation it ended in.
+
+    Subclasses set ``observation_spec`` and ``action_spec`` (for one env),
+    ``num_envs`` and ``device``, and implement ``reset`` and ``step``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from specs import Box, Discrete
+        >>> class Counter(BatchedEnv):
+        ...     def __init__(self, num_envs):
+        ...         self.observation_spec, self.action_spec = Box((1,)), Discrete(2)
+        ...         self.num_envs, self.device = num_envs, torch.device("cpu")
+        ...         self.t = torch.zeros(num_envs)
+        ...     def reset(self, *, seed=None):
+        ...         self.t.zero_()
+        ...         return TensorDict({"obs": self.t[:, None].clone()}, [self.num_envs])
+        ...     def step(self, actions):
+        ...         self.t += 1
+        ...         next_obs = self.t[:, None].clone()
+        ...         trunc = self.t >= 3
+        ...         self.t[trunc] = 0
+        ...         return TensorDict({"obs": self.t[:, None].clone(), "next_obs": next_obs,
+        ...             "rewards": torch.ones(self.num_envs), "terminateds": torch.zeros_like(trunc),
+        ...             "truncateds": trunc}, [self.num_envs])
+        >>> env = Counter(2)
+        >>> _ = env.reset()
+        >>> [bool(env.step(torch.zeros(2, dtype=torch.long))["truncateds"][0]) for _ in range(3)]
+        [False, False, True]
+    """
+
+    #: Spec of one env's observation.
+    observation_spec: Spec
+    #: Spec of one env's action.
+    action_spec: Spec
+    #: Number of envs stepped together.
+    num_envs: int
+    #: Where observations, rewards and flags live.
+    device: torch.device
+
+    @abstractmethod
+    def reset(self, *, seed: int | None = None) -> TensorDictBase:
+        """Reset every env and return ``{obs: [n, *obs_shape]}``.
+
+        Args:
+            seed: Reseeds the env's random stream when given.
+        """
+
+    @abstractmethod
+    def step(self, actions: torch.Tensor | TensorDictBase) -> TensorDictBase:
+        """Apply ``actions`` ``[n, *action_shape]`` to every env and return the result.
+
+        Returns:
+            A TensorDict with batch size ``[n]`` and keys ``obs`` (what to act on
+            next: a fresh reset where an episode ended), ``next_obs`` (the true
+            next observation: the final one where an episode ended), ``rewards``
+            (float32), ``terminateds`` and ``truncateds`` (bool).
+        """
+
+    def close(self) -> None:
+        """Release resources (worker processes, windows); a no-op by default."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """Return everything needed to continue exactly where the env is, or ``None``.
+
+        Torch-native envs return their state tensors and random-generator state
+        so that a resumed run matches an uninterrupted one; envs that cannot
+        (e.g. gymnasium processes) return ``None`` and are reset on resume.
+        """
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state returned by ``state_dict``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot restore its state")

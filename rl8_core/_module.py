@@ -1,0 +1,453 @@
+"""``RLModule``: the network a user trains, with spec-checked forward passes."""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, final
+
+import cloudpickle
+import torch
+from tensordict import TensorDictBase
+from torch import nn
+
+from rl8_core._columns import Columns
+from rl8_core._distribution import Distribution
+from rl8_core._files import atomic_directory
+from rl8_core._normalizer import ObsNormalizer
+from rl8_core._registry import import_object
+from rl8_core.errors import CheckpointError, PluginError, UnknownComponentError
+from specs import (
+    FLOAT_DTYPES,
+    IOSpec,
+    Spec,
+    SpecDict,
+    SpecError,
+    TensorShape,
+    check,
+    is_checking,
+    spec_from_dict,
+)
+from specs.errors import Mismatch
+
+if TYPE_CHECKING:
+    from rl8_core._registry import Registry
+
+__all__ = ["CatalogProtocol", "RLModule", "RLModuleSpec"]
+
+MODES = ("train", "exploration", "inference")
+_META_FILE = "rl8_module.json"
+_CTOR_FILE = "constructor.pkl"
+_STATE_FILE = "state.pt"
+_FORMAT_VERSION = 1
+
+M = TypeVar("M", bound="RLModule")
+
+
+class CatalogProtocol(Protocol):
+    """What ``RLModule`` needs from a catalog (``catalogs.Catalog`` provides it)."""
+
+    def get_action_dist_cls(self) -> type[Distribution]:
+        """Return the action distribution class for the module's action spec."""
+
+    def get_action_dist_config(self) -> Mapping[str, Any]:
+        """Return the keyword options the distribution is built with."""
+
+    def components(self) -> list[dict[str, str | None]]:
+        """Describe every component resolved so far, with provenance."""
+
+
+def _rl8_version() -> str:
+    try:
+        return metadata.version("rl8-core")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class RLModule(nn.Module):
+    """A torch module with three spec-checked entry points.
+
+    * ``forward_exploration`` acts while collecting data (samples actions),
+    * ``forward_inference`` acts when deployed (deterministic actions),
+    * ``forward_train`` computes what the loss needs.
+
+    Subclasses implement ``setup()`` and ``_forward_train``,
+    ``_forward_exploration`` and ``_forward_inference``; they may override the
+    six ``input_specs_*``/``output_specs_*`` methods, whose defaults come from
+    the observation and action specs. Each public forward checks its input and
+    output against those specs (see ``specs.checking`` to switch this off) and,
+    when the output has ``action_dist_inputs`` but no ``actions``, samples them
+    from ``make_action_dist`` (deterministically for inference) and adds
+    ``action_logp`` when exploring.
+
+    If ``model_config["normalize_obs"]`` is true, float observations pass
+    through a running normaliser (``obs_normalizer``) that is saved with the module.
+
+    Args:
+        observation_spec: What the module observes.
+        action_spec: What it acts with.
+        model_config: Options for the catalog and the module.
+        catalog_class: Builds the module's parts; available as ``self.catalog``.
+        registry: Where the catalog looks components up; defaults to ``get_registry()``.
+
+    Examples:
+        >>> import torch
+        >>> from tensordict import TensorDict
+        >>> from specs import Box, Discrete
+        >>> class Const(RLModule):
+        ...     def setup(self):
+        ...         self.bias = torch.nn.Parameter(torch.zeros(2))
+        ...     def _forward_train(self, batch):
+        ...         return TensorDict({"actions": torch.zeros(batch.batch_size, dtype=torch.long)}, batch.batch_size)
+        ...     _forward_exploration = _forward_inference = _forward_train
+        >>> m = Const(Box((3,)), Discrete(2))
+        >>> m.forward_inference(TensorDict({"obs": torch.zeros(4, 3)}, [4]))["actions"].shape
+        torch.Size([4])
+    """
+
+    #: Catalog used when none is passed (``None``: no catalog).
+    default_catalog_class: ClassVar[Callable[..., Any] | None] = None
+
+    def __init__(
+        self,
+        observation_spec: Spec,
+        action_spec: Spec,
+        model_config: Mapping[str, Any] | None = None,
+        catalog_class: Callable[..., Any] | None = None,
+        *,
+        registry: Registry | None = None,
+    ) -> None:
+        super().__init__()
+        if catalog_class is None:
+            catalog_class = type(self).default_catalog_class
+        #: What the module observes.
+        self.observation_spec = observation_spec
+        #: What the module acts with.
+        self.action_spec = action_spec
+        #: The options it was built with.
+        self.model_config: dict[str, Any] = dict(model_config or {})
+        #: The catalog class (kept for checkpoints).
+        self.catalog_class = catalog_class
+        #: The catalog that builds the module's parts, if any.
+        self.catalog: CatalogProtocol | None = (
+            catalog_class(observation_spec, action_spec, self.model_config, registry=registry)
+            if catalog_class is not None
+            else None
+        )
+        normalize = self.model_config.get("normalize_obs", False)
+        if not isinstance(normalize, bool):
+            raise TypeError(f"model_config['normalize_obs'] must be a bool, got {normalize!r}")
+        #: Running observation normaliser, when ``normalize_obs`` is set.
+        self.obs_normalizer: ObsNormalizer | None = ObsNormalizer(observation_spec) if normalize else None
+        self.setup()
+        #: The action distribution class (``None``: forwards must return actions).
+        self.action_dist_cls: type[Distribution] | None = self.get_action_dist_cls()
+        self._dist_config: dict[str, Any] = dict(self.get_action_dist_config())
+        self._specs: dict[tuple[str, str], IOSpec | None] = {}
+        for mode in MODES:
+            self._specs[mode, "input"] = _canonical(getattr(self, f"input_specs_{mode}")())
+            self._specs[mode, "output"] = _canonical(getattr(self, f"output_specs_{mode}")())
+        self._context = {
+            (mode, io): f"{type(self).__name__}.forward_{mode} {io}" for mode in MODES for io in ("input", "output")
+        }
+
+    def setup(self) -> None:
+        """Build layers (usually through ``self.catalog``). Called once by ``__init__``."""
+
+    def _forward_train(self, batch: TensorDictBase) -> TensorDictBase:
+        raise NotImplementedError(f"{type(self).__name__} does not implement _forward_train")
+
+    def _forward_exploration(self, batch: TensorDictBase) -> TensorDictBase:
+        raise NotImplementedError(f"{type(self).__name__} does not implement _forward_exploration")
+
+    def _forward_inference(self, batch: TensorDictBase) -> TensorDictBase:
+        raise NotImplementedError(f"{type(self).__name__} does not implement _forward_inference")
+
+    def get_action_dist_cls(self) -> type[Distribution] | None:
+        """Return the action distribution class; by default the catalog's choice."""
+        return None if self.catalog is None else self.catalog.get_action_dist_cls()
+
+    def get_action_dist_config(self) -> Mapping[str, Any]:
+        """Return the options the action distribution is built with; by default the catalog's."""
+        return {} if self.catalog is None else self.catalog.get_action_dist_config()
+
+    def make_action_dist(self, action_dist_inputs: torch.Tensor) -> Distribution:
+        """Build the action distribution for ``action_dist_inputs`` ``[b, a]``.
+
+        Raises:
+            RuntimeError: If the module has no distribution class.
+        """
+        if self.action_dist_cls is None:
+            raise RuntimeError(f"{type(self).__name__} has no action distribution (no catalog, no override)")
+        return self.action_dist_cls(action_dist_inputs, self.action_spec, **self._dist_config)
+
+    def _obs_spec(self) -> SpecDict:
+        return SpecDict({Columns.OBS: self.observation_spec.as_io_spec(("b",))})
+
+    def _dist_inputs_spec(self) -> TensorShape:
+        assert self.action_dist_cls is not None
+        n = self.action_dist_cls.required_inputs(self.action_spec, **self._dist_config)
+        return TensorShape("b, a", a=n, dtype=FLOAT_DTYPES)
+
+    def _acting_spec(self) -> SpecDict:
+        actions = {Columns.ACTIONS: self.action_spec.as_io_spec(("b",))}
+        if self.action_dist_cls is None:
+            return SpecDict(actions)
+        return SpecDict(
+            {
+                **actions,
+                Columns.ACTION_DIST_INPUTS: self._dist_inputs_spec(),
+                Columns.ACTION_LOGP: TensorShape("b", dtype=FLOAT_DTYPES),
+            },
+            optional=[Columns.ACTIONS, Columns.ACTION_LOGP],
+        )
+
+    def input_specs_train(self) -> IOSpec | Mapping[Any, Any] | None:
+        """Return the spec of ``forward_train``'s input; default ``{obs: [b, *obs_shape]}``."""
+        return self._obs_spec()
+
+    def input_specs_exploration(self) -> IOSpec | Mapping[Any, Any] | None:
+        """Return the spec of ``forward_exploration``'s input; default ``{obs: [b, *obs_shape]}``."""
+        return self._obs_spec()
+
+    def input_specs_inference(self) -> IOSpec | Mapping[Any, Any] | None:
+        """Return the spec of ``forward_inference``'s input; default ``{obs: [b, *obs_shape]}``."""
+        return self._obs_spec()
+
+    def output_specs_train(self) -> IOSpec | Mapping[Any, Any] | None:
+        """Return the spec of ``forward_train``'s output; default ``{action_dist_inputs: [b, a]}``."""
+        if self.action_dist_cls is None:
+            return None
+        return SpecDict({Columns.ACTION_DIST_INPUTS: self._dist_inputs_spec()})
+
+    def output_specs_exploration(self) -> IOSpec | Mapping[Any, Any] | None:
+        """Return the spec of what ``_forward_exploration`` returns (before actions are sampled).
+
+        Default: ``action_dist_inputs [b, a]`` with optional ``actions`` and
+        ``action_logp``; or ``actions`` when the module has no distribution.
+        """
+        return self._acting_spec()
+
+    def output_specs_inference(self) -> IOSpec | Mapping[Any, Any] | None:
+        """Return the spec of what ``_forward_inference`` returns; default as for exploration."""
+        return self._acting_spec()
+
+    def io_spec(self, mode: str, io: str) -> IOSpec | None:
+        """Return the canonical spec the ``mode`` forward checks its ``io`` (``input``/``output``) against."""
+        return self._specs[mode, io]
+
+    @final
+    def forward_train(self, batch: TensorDictBase) -> TensorDictBase:
+        """Compute what the loss needs (``action_dist_inputs``, ``vf_preds``, ...) for ``batch``."""
+        return self._run("train", batch, self._forward_train)
+
+    @final
+    def forward_exploration(self, batch: TensorDictBase) -> TensorDictBase:
+        """Act while collecting data: returns ``actions`` and ``action_logp`` (sampled if needed)."""
+        return self._run("exploration", batch, self._forward_exploration)
+
+    @final
+    def forward_inference(self, batch: TensorDictBase) -> TensorDictBase:
+        """Act when deployed: returns deterministic ``actions``."""
+        return self._run("inference", batch, self._forward_inference)
+
+    def forward(self, batch: TensorDictBase) -> TensorDictBase:
+        """Alias of ``forward_inference``, so ``module(batch)`` acts deterministically."""
+        return self.forward_inference(batch)
+
+    def _run(self, mode: str, batch: TensorDictBase, fn: Callable[[TensorDictBase], TensorDictBase]) -> TensorDictBase:
+        if is_checking():
+            bindings: dict[str, tuple[int, str]] = {}
+            spec = self._specs[mode, "input"]
+            if spec is not None:
+                check(spec, batch, context=self._context[mode, "input"], bindings=bindings)
+            out = fn(self._preprocess(batch))
+            spec = self._specs[mode, "output"]
+            if spec is not None:
+                check(spec, out, context=self._context[mode, "output"], bindings=bindings)
+        else:
+            out = fn(self._preprocess(batch))
+        if mode != "train":
+            self._complete_actions(mode, out)
+        return out
+
+    def _preprocess(self, batch: TensorDictBase) -> TensorDictBase:
+        if self.obs_normalizer is None:
+            return batch
+        out = batch.copy()
+        out.set(Columns.OBS, self.obs_normalizer(batch.get(Columns.OBS)))
+        return out
+
+    def _complete_actions(self, mode: str, out: TensorDictBase) -> None:
+        inputs = out.get(Columns.ACTION_DIST_INPUTS, None)
+        actions = out.get(Columns.ACTIONS, None)
+        if actions is None:
+            if inputs is None:
+                raise SpecError(
+                    [Mismatch(Columns.ACTIONS, "missing", "returned neither 'actions' nor 'action_dist_inputs'")],
+                    context=self._context[mode, "output"],
+                )
+            dist = self.make_action_dist(inputs)
+            if mode == "inference":
+                out.set(Columns.ACTIONS, dist.deterministic_sample())
+                return
+            actions = dist.sample()
+            out.set(Columns.ACTIONS, actions)
+            out.set(Columns.ACTION_LOGP, dist.logp(actions))
+        elif mode == "exploration" and inputs is not None and Columns.ACTION_LOGP not in out.keys():
+            out.set(Columns.ACTION_LOGP, self.make_action_dist(inputs).logp(actions))
+
+    def components(self) -> list[dict[str, str | None]]:
+        """Describe the registry components this module was built from, with provenance."""
+        return [] if self.catalog is None else self.catalog.components()
+
+    def get_state(self) -> dict[str, Any]:
+        """Return the module's state (weights and buffers, normaliser statistics included).
+
+        The tensors are shared with the module; clone them to keep a snapshot.
+        """
+        return dict(self.state_dict())
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Load a state returned by ``get_state`` (strict: every key must match)."""
+        self.load_state_dict(state, strict=True)
+
+    def save_to_path(self, path: str | Path) -> Path:
+        """Save class, specs, config and weights to the directory ``path``.
+
+        The directory is replaced atomically. ``RLModule.from_checkpoint(path)``
+        restores the module in a fresh process. Classes that cannot be imported
+        (defined in ``__main__`` or a notebook) are pickled by value.
+
+        Returns:
+            The directory written.
+        """
+        path = Path(path)
+        constructor = {
+            "module_class": type(self),
+            "observation_spec": self.observation_spec,
+            "action_spec": self.action_spec,
+            "model_config": self.model_config,
+            "catalog_class": self.catalog_class,
+        }
+        meta = {
+            "format_version": _FORMAT_VERSION,
+            "rl8_core_version": _rl8_version(),
+            "module_class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "catalog_class": None
+            if self.catalog_class is None
+            else f"{self.catalog_class.__module__}:{getattr(self.catalog_class, '__qualname__', '?')}",
+            "observation_spec": self.observation_spec.to_dict(),
+            "action_spec": self.action_spec.to_dict(),
+            "model_config": json.loads(json.dumps(self.model_config, default=repr)),
+            "components": self.components(),
+        }
+        with atomic_directory(path) as tmp:
+            (tmp / _META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+            (tmp / _CTOR_FILE).write_bytes(cloudpickle.dumps(constructor))
+            torch.save({k: v.detach().cpu() for k, v in self.state_dict().items()}, tmp / _STATE_FILE)
+        return path
+
+    @classmethod
+    def from_checkpoint(
+        cls: type[M], path: str | Path, *, registry: Registry | None = None, map_location: str | torch.device = "cpu"
+    ) -> M:
+        """Restore a module saved by ``save_to_path`` (class, specs, config, weights).
+
+        Raises:
+            CheckpointError: If the directory is not a module checkpoint, or the
+                module needs a package that is not installed (named in the message).
+        """
+        path = Path(path)
+        meta_file = path / _META_FILE
+        if not meta_file.is_file():
+            raise CheckpointError(f"{path} is not an RLModule checkpoint (no {_META_FILE})")
+        meta = json.loads(meta_file.read_text())
+        try:
+            ctor = cloudpickle.loads((path / _CTOR_FILE).read_bytes())
+            module = ctor["module_class"](
+                ctor["observation_spec"],
+                ctor["action_spec"],
+                ctor["model_config"],
+                ctor["catalog_class"],
+                registry=registry,
+            )
+        except (ImportError, AttributeError, UnknownComponentError, PluginError) as exc:
+            raise CheckpointError(_missing_message(path, meta, exc)) from exc
+        if not isinstance(module, cls):
+            raise CheckpointError(f"{path} holds a {type(module).__name__}, not a {cls.__name__}")
+        state = torch.load(path / _STATE_FILE, map_location=map_location, weights_only=True)
+        module.set_state(state)
+        return module
+
+    @staticmethod
+    def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
+        """Return the JSON metadata of a module checkpoint (specs, config, components).
+
+        The specs come back as spec objects under ``observation_spec``/``action_spec``.
+        """
+        meta: dict[str, Any] = json.loads((Path(path) / _META_FILE).read_text())
+        meta["observation_spec"] = spec_from_dict(meta["observation_spec"])
+        meta["action_spec"] = spec_from_dict(meta["action_spec"])
+        return meta
+
+
+def _missing_message(path: Path, meta: Mapping[str, Any], exc: BaseException) -> str:
+    needed = [c for c in meta.get("components", []) if c.get("distribution") and c.get("distribution") != "rl8-core"]
+    lines = [f"cannot restore the module in {path}: {type(exc).__name__}: {exc}"]
+    if needed:
+        pkgs = sorted(
+            {f"{c['distribution']}=={c['version']}" if c.get("version") else c["distribution"] for c in needed}
+        )
+        comps = ", ".join(f"{c['kind']} {c['name']!r} from {c['distribution']}" for c in needed)
+        lines.append(f"It was built with {comps}; install the missing package: pip install {' '.join(pkgs)}")
+    else:
+        lines.append(f"It was saved from {meta.get('module_class')} with rl8-core {meta.get('rl8_core_version')}.")
+    return "\n".join(lines)
+
+
+def _canonical(spec: IOSpec | Mapping[Any, Any] | None) -> IOSpec | None:
+    if spec is None or isinstance(spec, (SpecDict, TensorShape)):
+        return spec
+    if isinstance(spec, Mapping):
+        return SpecDict(spec)
+    return spec
+
+
+@dataclass(frozen=True)
+class RLModuleSpec:
+    """Everything needed to build an ``RLModule``; classes may be given as import paths.
+
+    Examples:
+        >>> from specs import Box, Discrete
+        >>> from catalogs import ActorCriticCatalog, ActorCriticModule
+        >>> spec = RLModuleSpec(ActorCriticModule, Box((4,)), Discrete(2), catalog_class=ActorCriticCatalog)
+        >>> type(spec.build()).__name__
+        'ActorCriticModule'
+    """
+
+    #: The ``RLModule`` subclass (or ``"package.module:Class"``).
+    module_class: type[RLModule] | str
+    #: What the module observes.
+    observation_spec: Spec
+    #: What it acts with.
+    action_spec: Spec
+    #: Options for the catalog and the module.
+    model_config: Mapping[str, Any] | None = None
+    #: The catalog class (or an import path).
+    catalog_class: Callable[..., Any] | str | None = None
+    #: Registry the catalog looks components up in; ``None`` for ``get_registry()``.
+    registry: Registry | None = field(default=None, kw_only=True, compare=False)
+
+    def build(self) -> RLModule:
+        """Construct the module."""
+        module_class = import_object(self.module_class) if isinstance(self.module_class, str) else self.module_class
+        if not (isinstance(module_class, type) and issubclass(module_class, RLModule)):
+            raise TypeError(f"module_class must be an RLModule subclass, got {module_class!r}")
+        catalog_class = import_object(self.catalog_class) if isinstance(self.catalog_class, str) else self.catalog_class
+        return module_class(
+            self.observation_spec, self.action_spec, self.model_config, catalog_class, registry=self.registry
+        )

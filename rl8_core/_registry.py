@@ -1,0 +1,530 @@
+"""The component registry: plugins loaded from entry points, one at a time.
+
+A plugin is a module or object with ``@hookimpl`` functions (see
+``rl8_core._hookspecs``). The registry calls each plugin's hook functions
+itself, so every component keeps its provenance (plugin, distribution,
+version), and a plugin that fails is recorded with the reason while every
+other plugin keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata as metadata
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from rl8_core._hookspecs import HOOK_NAMESPACE, HOOKS, Hookspecs
+from rl8_core.errors import PluginError, UnknownComponentError
+
+__all__ = [
+    "BUILTIN_DISTRIBUTION",
+    "ENTRY_POINT_GROUP",
+    "ComponentInfo",
+    "PluginInfo",
+    "Registry",
+    "get_registry",
+    "import_object",
+    "reset_registry",
+    "set_registry",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Entry-point group that plugin packages list their plugin modules under.
+ENTRY_POINT_GROUP = HOOK_NAMESPACE
+#: Distribution whose plugins are the built-ins.
+BUILTIN_DISTRIBUTION = "rl8-core"
+#: Provenance of components registered from the running process.
+IN_PROCESS = "<in-process>"
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def is_import_path(name: str) -> bool:
+    """Return whether a component reference is an import path (contains ``.`` or ``:``)."""
+    return "." in name or ":" in name
+
+
+def import_object(path: str) -> Any:
+    """Import ``"pkg.module:attr"`` or ``"pkg.module.attr"`` and return the object.
+
+    Raises:
+        ImportError: Naming the path and the reason.
+
+    Examples:
+        >>> import_object("collections:OrderedDict").__name__
+        'OrderedDict'
+        >>> import_object("collections.OrderedDict").__name__
+        'OrderedDict'
+    """
+    if ":" in path:
+        module_name, _, attr = path.partition(":")
+    else:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ImportError(f"{path!r} is not an import path like 'package.module:Name'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"cannot import {path!r}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ImportError(f"cannot import {path!r}: {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    """A registered component and where it came from."""
+
+    #: ``encoder``, ``distribution``, ``algorithm`` or ``env``.
+    kind: str
+    #: Registry name (or the import path it was resolved from).
+    name: str
+    #: The class or factory.
+    obj: Any = field(repr=False, compare=False)
+    #: Plugin (entry-point name, module name or ``<in-process>``).
+    plugin: str
+    #: Distribution that installed the plugin, if known.
+    distribution: str | None
+    #: Version of that distribution, if known.
+    version: str | None
+
+    @property
+    def object_path(self) -> str:
+        """``module:qualname`` of the component's object."""
+        module = getattr(self.obj, "__module__", "?")
+        qualname = getattr(self.obj, "__qualname__", type(self.obj).__qualname__)
+        return f"{module}:{qualname}"
+
+    def describe(self) -> dict[str, str | None]:
+        """Return a JSON-serialisable description (for MLflow params and checkpoints)."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "object": self.object_path,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+        }
+
+    def source_text(self) -> str:
+        """Render the plugin and distribution for messages, e.g. ``'mlp' (rl8-core 0.1.0)``."""
+        dist = f" ({self.distribution} {self.version})" if self.distribution else ""
+        return f"{self.plugin!r}{dist}"
+
+
+@dataclass
+class PluginInfo:
+    """One plugin's identity, status and contributions, as ``rl8 plugins`` shows it."""
+
+    #: Entry-point name, or the module name of an in-process plugin.
+    name: str
+    #: Distribution that installed it (``None`` for in-process plugins).
+    distribution: str | None
+    #: Version of that distribution.
+    version: str | None
+    #: ``entry point`` or ``in-process``.
+    source: str
+    #: ``ok``, ``failed``, ``conflict`` or ``disabled``.
+    status: str = "ok"
+    #: Why the plugin failed or conflicts.
+    reason: str | None = None
+    #: Kind -> sorted names this plugin contributes.
+    contributions: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the listing entry as plain data (``rl8 plugins --json``)."""
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "source": self.source,
+            "status": self.status,
+            "reason": self.reason,
+            "contributions": {k: list(v) for k, v in sorted(self.contributions.items())},
+        }
+
+
+def _check_value(kind: str, name: str, value: Any) -> str | None:
+    """Return why ``value`` cannot be a component of ``kind``, or ``None``."""
+    from rl8_core._algorithm import Algorithm
+    from rl8_core._distribution import Distribution
+    from rl8_core._encoder import Encoder
+
+    if not isinstance(name, str) or not _NAME.match(name):
+        return (
+            f"invalid {kind} name {name!r}: names are lowercase snake_case "
+            "(letters, digits, '_'), starting with a letter, without '.' or ':'"
+        )
+    required: dict[str, type] = {"distribution": Distribution, "algorithm": Algorithm}
+    if kind in required:
+        base = required[kind]
+        if not (isinstance(value, type) and issubclass(value, base)):
+            return f"{kind} {name!r} must be a {base.__name__} subclass, got {value!r}"
+    elif kind == "encoder":
+        if isinstance(value, type) and not issubclass(value, Encoder):
+            return f"encoder {name!r} must be an Encoder subclass or a factory, got class {value.__name__}"
+        if not callable(value):
+            return f"encoder {name!r} must be an Encoder subclass or a factory, got {value!r}"
+    elif not callable(value):
+        return f"{kind} {name!r} must be a class or factory, got {value!r}"
+    return None
+
+
+def _hook_results(pm: pluggy.PluginManager, hook_name: str, plugin_name: str) -> list[Callable[[], Any]]:
+    """Return the hook functions one plugin implements for ``hook_name``.
+
+    pluggy merges results of all plugins into one list and drops ``None``,
+    which loses provenance; the registry calls each plugin's function itself.
+    This is the one place the core reaches into pluggy's hook implementations.
+    """
+    caller = getattr(pm.hook, hook_name)
+    functions = []
+    for impl in caller.get_hookimpls():
+        if impl.plugin_name != plugin_name:
+            continue
+        if impl.hookwrapper or impl.wrapper:
+            raise PluginError(f"{hook_name} is a registration hook and may not be a wrapper")
+        functions.append(impl.function)
+    return functions
+
+
+class Registry:
+    """Components by kind and name, with provenance and per-plugin status.
+
+    Args:
+        load_entry_points: Whether to load plugins from the ``rl8`` entry-point group.
+        plugins: Plugin objects (modules or instances with ``@hookimpl``
+            functions) to register in-process after the entry points.
+        disabled: Entry-point names to skip; defaults to the comma-separated
+            ``RL8_DISABLE_PLUGINS`` environment variable.
+
+    Examples:
+        >>> from rl8_core import Encoder
+        >>> reg = Registry(load_entry_points=False)
+        >>> class Tiny(Encoder): ...
+        >>> reg.register("encoder", "tiny", Tiny)
+        >>> reg.names("encoder"), reg.get("encoder", "tiny") is Tiny
+        (['tiny'], True)
+    """
+
+    def __init__(
+        self,
+        *,
+        load_entry_points: bool = True,
+        plugins: Iterable[object] = (),
+        disabled: Iterable[str] | None = None,
+    ) -> None:
+        self._pm = pluggy.PluginManager(HOOK_NAMESPACE)
+        self._pm.add_hookspecs(Hookspecs)
+        if os.environ.get("RL8_TRACE_PLUGINS"):
+            self._pm.trace.root.setwriter(logger.debug)
+            self._pm.enable_tracing()
+        self._components: dict[str, dict[str, list[ComponentInfo]]] = {kind: {} for kind in HOOKS}
+        self._plugins: dict[str, PluginInfo] = {}
+        if disabled is None:
+            disabled = [n.strip() for n in os.environ.get("RL8_DISABLE_PLUGINS", "").split(",") if n.strip()]
+        self._disabled = set(disabled)
+        if load_entry_points:
+            self.load_entry_points()
+        for plugin in plugins:
+            self.register_plugin(plugin)
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
+        """Load every plugin of the entry-point group, each on its own.
+
+        A plugin whose import, registration or hooks fail is recorded as
+        failed with the reason; it never stops the others from loading.
+        """
+        eps = sorted(metadata.entry_points(group=group), key=lambda e: (e.dist.name if e.dist else "", e.name))
+        for ep in eps:
+            dist = ep.dist.name if ep.dist else None
+            version = ep.dist.version if ep.dist else None
+            info = PluginInfo(ep.name, dist, version, "entry point")
+            if ep.name in self._plugins:
+                other = self._plugins[ep.name]
+                self._fail(
+                    PluginInfo(f"{ep.name} ({dist})", dist, version, "entry point"),
+                    f"entry-point name {ep.name!r} is already used by {other.distribution}",
+                )
+                continue
+            if ep.name in self._disabled:
+                info.status, info.reason = "disabled", "listed in RL8_DISABLE_PLUGINS"
+                self._plugins[ep.name] = info
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # any failure of third-party code is that plugin's failure
+                self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+                continue
+            self._add_plugin(obj, info)
+
+    def register_plugin(self, plugin: object, name: str | None = None) -> PluginInfo:
+        """Register a plugin object (a module or an instance with ``@hookimpl`` functions).
+
+        Its components get the plugin's module as provenance and follow the
+        same validation and conflict rules as entry-point plugins.
+        """
+        if name is None:
+            name = getattr(plugin, "__name__", None) or type(plugin).__module__
+        return self._add_plugin(plugin, PluginInfo(name, None, None, "in-process"))
+
+    def register(self, kind: str, name: str, obj: Any, *, plugin: str = IN_PROCESS) -> None:
+        """Register one component from the running process (notebooks, tests).
+
+        Raises:
+            PluginError: If ``obj`` is not a valid component of ``kind`` or the name is invalid.
+        """
+        self._check_kind(kind)
+        problem = _check_value(kind, name, obj)
+        if problem:
+            raise PluginError(problem)
+        info = self._plugins.get(plugin)
+        if info is None:
+            info = self._plugins[plugin] = PluginInfo(plugin, None, None, "in-process")
+        self._commit(info, {kind: {name: obj}})
+
+    def _add_plugin(self, obj: object, info: PluginInfo) -> PluginInfo:
+        try:
+            self._pm.register(obj, name=info.name)
+        except Exception as exc:  # pluggy validation errors and name clashes alike
+            return self._fail(info, f"registration failed: {type(exc).__name__}: {exc}")
+        unknown = [c.name for c in self._pm.get_hookcallers(obj) or [] if not c.has_spec()]
+        if unknown:
+            self._pm.unregister(obj)
+            hints = []
+            for hook in unknown:
+                close = difflib.get_close_matches(hook, list(HOOKS.values()), n=1)
+                hints.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            return self._fail(info, f"unknown hook {', '.join(hints)}; known hooks: {', '.join(HOOKS.values())}")
+        found: dict[str, dict[str, Any]] = {}
+        for kind, hook_name in HOOKS.items():
+            try:
+                functions = _hook_results(self._pm, hook_name, info.name)
+            except PluginError as exc:
+                self._pm.unregister(obj)
+                return self._fail(info, str(exc))
+            for function in functions:
+                try:
+                    result = function()
+                except Exception as exc:  # a raising hook fails its own plugin only
+                    self._pm.unregister(obj)
+                    return self._fail(info, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                if result is None:
+                    continue
+                if not isinstance(result, Mapping):
+                    self._pm.unregister(obj)
+                    return self._fail(
+                        info, f"{hook_name} must return a mapping of names to components, got {type(result).__name__}"
+                    )
+                for name, value in result.items():
+                    problem = _check_value(kind, name, value)
+                    if problem:
+                        self._pm.unregister(obj)
+                        return self._fail(info, f"{hook_name}: {problem}")
+                    found.setdefault(kind, {})[name] = value
+        self._plugins[info.name] = info
+        self._commit(info, found)
+        return info
+
+    def _commit(self, info: PluginInfo, found: Mapping[str, Mapping[str, Any]]) -> None:
+        for kind, entries in found.items():
+            for name, value in entries.items():
+                component = ComponentInfo(kind, name, value, info.name, info.distribution, info.version)
+                claims = self._components[kind].setdefault(name, [])
+                claims[:] = [c for c in claims if c.plugin != info.name]
+                claims.append(component)
+                info.contributions.setdefault(kind, [])
+                if name not in info.contributions[kind]:
+                    info.contributions[kind].append(name)
+                    info.contributions[kind].sort()
+                if len(claims) > 1:
+                    self._mark_conflict(kind, name, claims)
+
+    def _mark_conflict(self, kind: str, name: str, claims: list[ComponentInfo]) -> None:
+        for claim in claims:
+            plugin = self._plugins[claim.plugin]
+            others = ", ".join(c.source_text() for c in claims if c is not claim)
+            reason = f"{kind} {name!r} is also provided by {others}"
+            if plugin.status == "conflict" and plugin.reason:
+                plugin.reason = f"{plugin.reason}; {reason}"
+            else:
+                plugin.status, plugin.reason = "conflict", reason
+
+    def _fail(self, info: PluginInfo, reason: str) -> PluginInfo:
+        info.status, info.reason = "failed", reason
+        self._plugins[info.name] = info
+        logger.warning("rl8 plugin %r (%s %s) failed: %s", info.name, info.distribution, info.version, reason)
+        return info
+
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in HOOKS:
+            raise ValueError(f"unknown component kind {kind!r}; kinds are {', '.join(HOOKS)}")
+
+    def plugins(self) -> list[PluginInfo]:
+        """Return every plugin seen, loaded or not, sorted by distribution and name."""
+        return sorted(self._plugins.values(), key=lambda p: (p.distribution or "~", p.name))
+
+    def names(self, kind: str) -> list[str]:
+        """Return the sorted names of ``kind``, conflicting ones included.
+
+        Examples:
+            >>> Registry(load_entry_points=False).names("encoder")
+            []
+        """
+        self._check_kind(kind)
+        return sorted(self._components[kind])
+
+    def components(self, kind: str) -> Iterator[ComponentInfo]:
+        """Yield every usable (non-conflicting) component of ``kind``, sorted by name."""
+        for name in self.names(kind):
+            claims = self._components[kind][name]
+            if len(claims) == 1:
+                yield claims[0]
+
+    def info(self, kind: str, name: str) -> ComponentInfo:
+        """Return the component ``name`` of ``kind`` with its provenance.
+
+        A name containing ``.`` or ``:`` is imported, never looked up.
+
+        Raises:
+            UnknownComponentError: No such name; lists known names and the closest.
+            PluginError: Two plugins provide the name; names both.
+        """
+        self._check_kind(kind)
+        if is_import_path(name):
+            obj = import_object(name)
+            problem = _check_value(kind, "imported", obj)
+            if problem:
+                raise PluginError(f"{name!r}: {problem}")
+            dist, version = _distribution_of(obj)
+            return ComponentInfo(kind, name, obj, "<import path>", dist, version)
+        claims = self._components[kind].get(name)
+        if not claims:
+            raise UnknownComponentError(self._unknown_message(kind, name))
+        if len(claims) > 1:
+            sources = " and ".join(c.source_text() for c in claims)
+            raise PluginError(
+                f"{kind} {name!r} is provided by several plugins: {sources}. Uninstall one, or "
+                f"disable one with RL8_DISABLE_PLUGINS=<plugin name>."
+            )
+        return claims[0]
+
+    def get(self, kind: str, name: str) -> Any:
+        """Return the class or factory registered as ``name`` for ``kind``.
+
+        Examples:
+            >>> Registry(load_entry_points=False).get("encoder", "nope")
+            Traceback (most recent call last):
+            ...
+            rl8_core.errors.UnknownComponentError: unknown encoder 'nope'. ...
+        """
+        return self.info(kind, name).obj
+
+    def resolve(self, kind: str, ref: Any) -> ComponentInfo:
+        """Resolve a name, an import path, or an object itself into a component.
+
+        Objects (classes, factories) are validated and returned with their
+        module's distribution as provenance.
+        """
+        if isinstance(ref, str):
+            return self.info(kind, ref)
+        self._check_kind(kind)
+        problem = _check_value(kind, "given", ref)
+        if problem:
+            raise PluginError(problem)
+        dist, version = _distribution_of(ref)
+        return ComponentInfo(kind, getattr(ref, "__qualname__", repr(ref)), ref, IN_PROCESS, dist, version)
+
+    def _unknown_message(self, kind: str, name: str) -> str:
+        known = self.names(kind)
+        msg = f"unknown {kind} {name!r}."
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            msg += f" Did you mean {close[0]!r}?"
+        msg += f" Known {kind}s: {', '.join(known) if known else '(none)'}."
+        if not self._has_builtins():
+            msg += (
+                f" No built-in components of {BUILTIN_DISTRIBUTION} are registered: its entry points are "
+                "missing from the installed metadata (an uninstalled source tree, or an editable install "
+                "older than pyproject.toml). Run `pip install -e .` in the rl8-core checkout."
+            )
+        return msg
+
+    def _has_builtins(self) -> bool:
+        return any(
+            claim.distribution == BUILTIN_DISTRIBUTION
+            for by_name in self._components.values()
+            for claims in by_name.values()
+            for claim in claims
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("a Registry is tied to this process's plugins and cannot be pickled")
+
+
+def _distribution_of(obj: Any) -> tuple[str | None, str | None]:
+    module = getattr(obj, "__module__", None) or ""
+    top = module.split(".")[0]
+    dists = metadata.packages_distributions().get(top) or []
+    if not dists:
+        return None, None
+    try:
+        return dists[0], metadata.version(dists[0])
+    except metadata.PackageNotFoundError:
+        return dists[0], None
+
+
+_DEFAULT: list[Registry] = []
+
+
+def get_registry() -> Registry:
+    """Return the process-wide registry, loading entry-point plugins on first use.
+
+    Catalogs, ``RLModuleSpec`` and the ``Trainer`` take ``registry=`` to use another.
+
+    Examples:
+        >>> "mlp" in get_registry().names("encoder")
+        True
+    """
+    if not _DEFAULT:
+        _DEFAULT.append(Registry())
+    return _DEFAULT[0]
+
+
+def set_registry(registry: Registry | None) -> Registry | None:
+    """Install ``registry`` as the process-wide one (``None`` resets); return the previous."""
+    previous = _DEFAULT[0] if _DEFAULT else None
+    _DEFAULT.clear()
+    if registry is not None:
+        _DEFAULT.append(registry)
+    return previous
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry; the next ``get_registry()`` loads afresh."""
+    set_registry(None)
+
+
+@contextmanager
+def using_registry(registry: Registry) -> Iterator[Registry]:
+    """Make ``registry`` the process-wide one inside a ``with`` block."""
+    previous = set_registry(registry)
+    try:
+        yield registry
+    finally:
+        set_registry(previous)

@@ -1,0 +1,31 @@
+"""Errors raised by the rl8 core."""
+
+from __future__ import annotations
+
+__all__ = ["CheckpointError", "ConfigError", "PluginError", "UnknownComponentError"]
+
+
+class PluginError(RuntimeError):
+    """A plugin, or a component it contributes, cannot be used (failed or conflicting)."""
+
+
+class UnknownComponentError(KeyError):
+    """No component of the requested kind has the requested name.
+
+    The message lists the known names and the closest match.
+    """
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; show the message as written.
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type, or out of range.
+
+    The message names the offending key as a dotted path.
+    """
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read, or needs a plugin that is not installed."""

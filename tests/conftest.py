@@ -1,0 +1,52 @@
+"""Shared test settings: hypothesis profiles and isolation of global state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from rl8_core import reset_registry
+from specs import checking
+
+settings.register_profile("dev", max_examples=25, deadline=None)
+# CI: more examples, no deadline (torch's first calls are slow), reproducible.
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _isolate_global_state(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Point MLflow at a temporary store, reset the cached registry and the spec switch.
+
+    Tests marked ``uses_default_mlflow_store`` keep MLflow's default store
+    (they run in a temporary working directory instead).
+    """
+    if request.node.get_closest_marker("uses_default_mlflow_store") is None:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    else:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        monkeypatch.chdir(tmp_path)
+    reset_registry()
+    with checking(True):
+        yield
+    reset_registry()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu`` tests on machines without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)
