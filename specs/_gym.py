@@ -31,7 +31,8 @@ def from_gymnasium(space: gym.Space[Any]) -> Spec:
 
     Raises:
         UnsupportedSpaceError: For spaces with no spec counterpart (``Text``,
-            ``Graph``, ``Sequence``, ``OneOf``), naming the space and its path.
+            ``Graph``, ``Sequence``, ``OneOf``, a boolean ``Box``, a ``Dict`` key
+            with a ``.``, an empty ``Dict`` or ``Tuple``), naming the space and its path.
 
     Examples:
         >>> from_gymnasium(gym.spaces.Discrete(3, start=1))
@@ -43,6 +44,19 @@ def from_gymnasium(space: gym.Space[Any]) -> Spec:
 
 
 def _from_gym(space: gym.Space[Any], path: str) -> Spec:
+    try:
+        return _convert(space, path)
+    except UnsupportedSpaceError:
+        raise
+    except (TypeError, ValueError) as e:
+        # A supported kind that no spec can hold (a bool Box, a Dict key with '.', an empty Tuple).
+        where = f" at {path!r}" if path else ""
+        raise UnsupportedSpaceError(
+            f"gymnasium space {type(space).__name__}{where} ({space!r}) has no spec: {e}"
+        ) from e
+
+
+def _convert(space: gym.Space[Any], path: str) -> Spec:
     s = gym.spaces
     if isinstance(space, s.Box):
         return Box(
@@ -86,7 +100,10 @@ def to_gymnasium(spec: Spec) -> gym.Space[Any]:
         npd = _numpy_dtype(spec.dtype)
         return s.Box(spec.low.numpy().astype(npd), spec.high.numpy().astype(npd), tuple(spec.shape), npd)
     if isinstance(spec, Discrete):
-        return s.Discrete(spec.n, start=spec.start)
+        if spec.dtype == torch.int64:
+            return s.Discrete(spec.n, start=spec.start)
+        # Older gymnasium versions take no dtype here (their Discrete is always int64).
+        return s.Discrete(spec.n, start=spec.start, dtype=_numpy_dtype(spec.dtype))
     if isinstance(spec, MultiDiscrete):
         return s.MultiDiscrete(spec.nvec.numpy(), dtype=_numpy_dtype(spec.dtype), start=spec.start.numpy())
     if isinstance(spec, MultiBinary):

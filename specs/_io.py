@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDictBase, is_non_tensor
 
 from specs.errors import Mismatch, SpecError
 
@@ -379,7 +379,8 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
         )
 
     def __hash__(self) -> int:
-        return hash((tuple(self._leaves.items()), self._optional, self.strict))
+        # A frozenset, because equality ignores the order of the keys.
+        return hash((frozenset(self._leaves.items()), self._optional, self.strict))
 
     def __repr__(self) -> str:
         body = ", ".join(
@@ -428,6 +429,9 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
                 if not optional:
                     out.append(Mismatch(full, "missing", f"missing key (expected {_leaf_text(leaf)})"))
                 continue
+            if not isinstance(value, torch.Tensor) and is_non_tensor(value):
+                # A TensorDict wraps strings and other objects; TypeSpec checks the object.
+                value = value.tolist()
             leaf._check(value, full, bindings, out)
         if self.strict:
             for extra in sorted(_leaf_keys(data) - set(self._leaves)):
@@ -459,11 +463,16 @@ def _lookup(data: Mapping[Any, Any], key: str | tuple[str, ...]) -> Any:
 
 
 def _leaf_keys(data: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    if isinstance(data, TensorDictBase):
-        return {
-            prefix + (k if isinstance(k, tuple) else (k,)) for k in data.keys(include_nested=True, leaves_only=True)
-        }
     keys: set[tuple[str, ...]] = set()
+    if isinstance(data, TensorDictBase):
+        # Not ``keys(leaves_only=True)``: that skips non-tensor entries, which are keys too.
+        for k in data.keys():  # noqa: SIM118 (iterating a TensorDict splits its batch)
+            v = data.get(k)
+            if isinstance(v, TensorDictBase) and not is_non_tensor(v):
+                keys |= _leaf_keys(v, (*prefix, k))
+            else:
+                keys.add((*prefix, k))
+        return keys
     for k, v in data.items():
         if isinstance(v, (Mapping, TensorDictBase)):
             keys |= _leaf_keys(v, (*prefix, k))

@@ -170,6 +170,35 @@ class TensorSpec(Spec):
         return hash((type(self).__name__, tuple(self.shape), self.dtype))
 
 
+def _broadcast_bound(name: str, bound: Any, shape: torch.Size) -> torch.Tensor:
+    t = torch.as_tensor(bound, dtype=torch.float64)
+    try:
+        return torch.broadcast_to(t, shape).clone()
+    except RuntimeError:
+        raise ValueError(f"Box {name} of shape {list(t.shape)} does not fit shape {list(shape)}") from None
+
+
+def _bounds_in_dtype(low: torch.Tensor, high: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return float64 bounds that ``dtype`` represents exactly, so that samples in ``dtype`` can reach them.
+
+    Floating bounds are rounded to the nearest value of ``dtype`` (as gymnasium
+    does; ``Box(low=0.7)`` in float32 holds float32's 0.7), finite ones clamped to
+    its range. Integer bounds are rounded inwards and clamped to the dtype's range,
+    which keeps exactly the same set of integers.
+    """
+    if dtype.is_floating_point:
+        fmax = torch.finfo(dtype).max
+
+        def cast(t: torch.Tensor) -> torch.Tensor:
+            return torch.where(t.isfinite(), t.clamp(-fmax, fmax), t).to(dtype).to(torch.float64)
+
+        return cast(low), cast(high)
+    info = torch.iinfo(dtype)
+    # float64 cannot hold int64's maximum; use the largest float64 below it.
+    top = float(info.max) if int(float(info.max)) <= info.max else math.nextafter(float(info.max), 0.0)
+    return torch.ceil(low).clamp(min=float(info.min)), torch.floor(high).clamp(max=top)
+
+
 def _bound_to_json(t: torch.Tensor) -> Any:
     flat = t.flatten()
     if flat.numel() > 0 and bool((flat == flat[0]).all()):
@@ -207,16 +236,20 @@ class Box(TensorSpec):
         device: DeviceLike = None,
     ) -> None:
         super().__init__(shape, dtype, device)
-        # Bounds are kept in float64: exact for every integer dtype we accept.
-        self.low = torch.broadcast_to(torch.as_tensor(low, dtype=torch.float64), self.shape).clone()
-        self.high = torch.broadcast_to(torch.as_tensor(high, dtype=torch.float64), self.shape).clone()
-        if bool((self.low > self.high).any()):
-            raise ValueError(f"Box low must be <= high, got low={low!r}, high={high!r}")
-        if not dtype.is_floating_point:
-            if not (torch.isfinite(self.low).all() and torch.isfinite(self.high).all()):
-                raise ValueError(f"an integer Box ({dtype}) needs finite bounds")
         if dtype == torch.bool:
             raise TypeError("use MultiBinary for boolean tensors")
+        # Bounds are kept in float64: exact for every integer dtype we accept.
+        lo, hi = (_broadcast_bound(name, b, self.shape) for name, b in (("low", low), ("high", high)))
+        if bool(lo.isnan().any() or hi.isnan().any()):
+            raise ValueError(f"Box bounds must not be NaN, got low={low!r}, high={high!r}")
+        if bool((lo > hi).any()):
+            raise ValueError(f"Box low must be <= high, got low={low!r}, high={high!r}")
+        if not dtype.is_floating_point:
+            if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
+                raise ValueError(f"an integer Box ({dtype}) needs finite bounds")
+        self.low, self.high = _bounds_in_dtype(lo, hi, dtype)
+        if bool((self.low > self.high).any()):
+            raise ValueError(f"an integer Box ({dtype}) with low={low!r}, high={high!r} contains no value")
 
     @property
     def is_bounded(self) -> bool:
@@ -233,7 +266,8 @@ class Box(TensorSpec):
         n = torch.randn(shape, generator=generator, dtype=torch.float64, device=self.device)
         e = -torch.log1p(-u)  # exponential(1) from the same uniform draw
         lo_fin, hi_fin = torch.isfinite(low), torch.isfinite(high)
-        bounded = low + u * (high - low)
+        # A convex combination, because ``high - low`` overflows for bounds near float64's maximum.
+        bounded = low * (1 - u) + high * u
         out = torch.where(
             lo_fin & hi_fin,
             bounded,
@@ -347,7 +381,7 @@ class MultiDiscrete(TensorSpec):
         device: DeviceLike = None,
     ) -> None:
         nv = torch.as_tensor(nvec, dtype=torch.int64)
-        if nv.ndim == 0 or bool((nv < 1).any()):
+        if nv.numel() == 0 or nv.ndim == 0 or bool((nv < 1).any()):
             raise ValueError(f"MultiDiscrete needs a non-empty nvec of positive ints, got {nvec!r}")
         super().__init__(nv.shape, dtype, device)
         self.nvec = nv
@@ -390,7 +424,8 @@ class MultiDiscrete(TensorSpec):
         }
 
     def __repr__(self) -> str:
-        return f"MultiDiscrete({self.nvec.tolist()})"
+        start = f", start={self.start.tolist()}" if bool(self.start.any()) else ""
+        return f"MultiDiscrete({self.nvec.tolist()}{start})"
 
 
 class MultiBinary(TensorSpec):
