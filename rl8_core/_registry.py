@@ -158,6 +158,16 @@ class PluginInfo:
         }
 
 
+def _describe(value: Any) -> str:
+    """Name ``value`` for a message without its memory address (``function pkg.mod:f``)."""
+    if isinstance(value, type):
+        return f"class {value.__module__}:{value.__qualname__}"
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{type(value).__name__} {getattr(value, '__module__', '?')}:{value.__qualname__}"
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
 def _check_value(kind: str, name: str, value: Any) -> str | None:
     """Return why ``value`` cannot be a component of ``kind``, or ``None``."""
     from rl8_core._algorithm import Algorithm
@@ -173,14 +183,15 @@ def _check_value(kind: str, name: str, value: Any) -> str | None:
     if kind in required:
         base = required[kind]
         if not (isinstance(value, type) and issubclass(value, base)):
-            return f"{kind} {name!r} must be a {base.__name__} subclass, got {value!r}"
+            article = "an" if base.__name__[0] in "AEIOU" else "a"
+            return f"{kind} {name!r} must be {article} {base.__name__} subclass, got {_describe(value)}"
     elif kind == "encoder":
         if isinstance(value, type) and not issubclass(value, Encoder):
             return f"encoder {name!r} must be an Encoder subclass or a factory, got class {value.__name__}"
         if not callable(value):
-            return f"encoder {name!r} must be an Encoder subclass or a factory, got {value!r}"
+            return f"encoder {name!r} must be an Encoder subclass or a factory, got {_describe(value)}"
     elif not callable(value):
-        return f"{kind} {name!r} must be a class or factory, got {value!r}"
+        return f"{kind} {name!r} must be a class or factory, got {_describe(value)}"
     return None
 
 
@@ -256,6 +267,8 @@ class Registry:
             info = PluginInfo(ep.name, dist, version, "entry point")
             if ep.name in self._plugins:
                 other = self._plugins[ep.name]
+                if other.source == "entry point" and other.distribution == dist:
+                    continue  # loaded by an earlier call
                 self._fail(
                     PluginInfo(f"{ep.name} ({dist})", dist, version, "entry point"),
                     f"entry-point name {ep.name!r} is already used by {other.distribution}",
@@ -276,23 +289,52 @@ class Registry:
         """Register a plugin object (a module or an instance with ``@hookimpl`` functions).
 
         Its components get the plugin's module as provenance and follow the
-        same validation and conflict rules as entry-point plugins.
+        same validation and conflict rules as entry-point plugins: a plugin
+        that fails is recorded (and returned) with status ``failed``.
+        Registering an object that is already registered returns its record.
+
+        Raises:
+            PluginError: If another plugin already uses ``name``.
         """
+        if self._pm.is_registered(plugin):
+            registered = self._pm.get_name(plugin)
+            if registered is not None and registered in self._plugins:
+                return self._plugins[registered]
         if name is None:
             name = getattr(plugin, "__name__", None) or type(plugin).__module__
+        taken = self._plugins.get(name)
+        if taken is not None and taken.status != "failed":
+            raise PluginError(
+                f"a plugin named {name!r} ({taken.source}) is already registered; pass name= to register_plugin"
+            )
         return self._add_plugin(plugin, PluginInfo(name, None, None, "in-process"))
 
     def register(self, kind: str, name: str, obj: Any, *, plugin: str = IN_PROCESS) -> None:
         """Register one component from the running process (notebooks, tests).
 
+        A name another plugin provides becomes a conflict, as between two
+        entry-point plugins. Registering the same object again is a no-op.
+
         Raises:
-            PluginError: If ``obj`` is not a valid component of ``kind`` or the name is invalid.
+            PluginError: If ``obj`` is not a valid component of ``kind``, the name is
+                invalid, ``plugin`` names a plugin that is not in-process, or ``plugin``
+                already registered another object under ``name``.
         """
         self._check_kind(kind)
         problem = _check_value(kind, name, obj)
         if problem:
             raise PluginError(problem)
         info = self._plugins.get(plugin)
+        if info is not None and info.source != "in-process":
+            raise PluginError(f"plugin {plugin!r} comes from {info.source}; register in-process under another name")
+        for claim in self._components[kind].get(name, []):
+            if claim.plugin == plugin:
+                if claim.obj is obj:
+                    return
+                raise PluginError(
+                    f"{kind} {name!r} is already registered by {plugin!r} as {_describe(claim.obj)}; "
+                    "use another name or a fresh Registry"
+                )
         if info is None:
             info = self._plugins[plugin] = PluginInfo(plugin, None, None, "in-process")
         self._commit(info, {kind: {name: obj}})
@@ -302,7 +344,12 @@ class Registry:
             self._pm.register(obj, name=info.name)
         except Exception as exc:  # pluggy validation errors and name clashes alike
             return self._fail(info, f"registration failed: {type(exc).__name__}: {exc}")
-        unknown = [c.name for c in self._pm.get_hookcallers(obj) or [] if not c.has_spec()]
+        # pluggy's check_pending() logic for this plugin only: optionalhook impls may lack a spec.
+        unknown = [
+            c.name
+            for c in self._pm.get_hookcallers(obj) or []
+            if not c.has_spec() and any(i.plugin is obj and not i.optionalhook for i in c.get_hookimpls())
+        ]
         if unknown:
             self._pm.unregister(obj)
             hints = []
@@ -357,14 +404,17 @@ class Registry:
     def _mark_conflict(self, kind: str, name: str, claims: list[ComponentInfo]) -> None:
         for claim in claims:
             plugin = self._plugins[claim.plugin]
-            others = ", ".join(c.source_text() for c in claims if c is not claim)
-            reason = f"{kind} {name!r} is also provided by {others}"
-            if plugin.status == "conflict" and plugin.reason:
-                plugin.reason = f"{plugin.reason}; {reason}"
-            else:
-                plugin.status, plugin.reason = "conflict", reason
+            reasons = []
+            for k, by_name in self._components.items():
+                for n, others in sorted(by_name.items()):
+                    if len(others) > 1 and any(c.plugin == plugin.name for c in others):
+                        sources = ", ".join(c.source_text() for c in others if c.plugin != plugin.name)
+                        reasons.append(f"{k} {n!r} is also provided by {sources}")
+            plugin.status, plugin.reason = "conflict", "; ".join(reasons)
 
     def _fail(self, info: PluginInfo, reason: str) -> PluginInfo:
+        # One line, so that the listing stays one row per plugin (pluggy's messages span lines).
+        reason = "; ".join(line.strip() for line in reason.splitlines() if line.strip())
         info.status, info.reason = "failed", reason
         self._plugins[info.name] = info
         logger.warning("rl8 plugin %r (%s %s) failed: %s", info.name, info.distribution, info.version, reason)
@@ -457,6 +507,9 @@ class Registry:
         if close:
             msg += f" Did you mean {close[0]!r}?"
         msg += f" Known {kind}s: {', '.join(known) if known else '(none)'}."
+        not_loaded = [p for p in self.plugins() if p.status in ("failed", "disabled")]
+        if not_loaded:
+            msg += " Plugins not loaded: " + "; ".join(f"{p.name!r} ({p.status}: {p.reason})" for p in not_loaded) + "."
         if not self._has_builtins():
             msg += (
                 f" No built-in components of {BUILTIN_DISTRIBUTION} are registered: its entry points are "
@@ -466,12 +519,8 @@ class Registry:
         return msg
 
     def _has_builtins(self) -> bool:
-        return any(
-            claim.distribution == BUILTIN_DISTRIBUTION
-            for by_name in self._components.values()
-            for claims in by_name.values()
-            for claim in claims
-        )
+        # Any rl8-core plugin seen, even a disabled or failed one, means the metadata is there.
+        return any(p.distribution == BUILTIN_DISTRIBUTION for p in self._plugins.values())
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("a Registry is tied to this process's plugins and cannot be pickled")

@@ -1,0 +1,178 @@
+"""Fixtures for the plugin-system tests: the packages of ``tests/plugin_pkgs``, installed with pip.
+
+``plugin_pkgs_install`` (session) runs one ``pip install --no-deps
+--no-build-isolation --target`` over copies of the packages, so discovery goes
+through ``importlib.metadata`` exactly as for a user's installed plugin.
+``plugin_site`` (function) puts some or all of them on ``sys.path`` for one
+test and takes them off again; its ``env()`` gives the environment for a
+subprocess that should see the same packages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rl8_core import reset_registry
+
+PLUGIN_PKGS_DIR = Path(__file__).resolve().parents[1] / "plugin_pkgs"
+#: Directory names under ``tests/plugin_pkgs``.
+PACKAGE_KEYS = ("good", "import_error", "hook_raises", "wrong_type", "duplicate_name", "misspelled_hook")
+
+
+@dataclass(frozen=True)
+class InstalledPackage:
+    """One test plugin package as pip installed it."""
+
+    key: str
+    distribution: str
+    version: str
+    module: str
+    entry_points: tuple[str, ...]
+    #: Top-level names it installed into the target (module file, dist-info directory).
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PluginInstall:
+    """The pip ``--target`` directory holding every test plugin package."""
+
+    target: Path
+    packages: dict[str, InstalledPackage]
+
+    def env(self) -> dict[str, str]:
+        """Return an environment for subprocesses that see every test plugin package."""
+        return _subprocess_env(self.target)
+
+
+@dataclass(frozen=True)
+class PluginSite:
+    """A directory on ``sys.path`` holding some of the installed test plugin packages."""
+
+    path: Path
+    packages: dict[str, InstalledPackage]
+
+    @property
+    def pythonpath(self) -> str:
+        """The ``PYTHONPATH`` that shows a subprocess the same packages."""
+        return str(self.path)
+
+    def env(self) -> dict[str, str]:
+        """Return an environment for subprocesses that see the same packages."""
+        return _subprocess_env(self.path)
+
+
+def _subprocess_env(path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RL8_")}
+    env["PYTHONPATH"] = str(path)
+    return env
+
+
+@pytest.fixture(scope="session")
+def plugin_pkgs_install(tmp_path_factory: pytest.TempPathFactory) -> PluginInstall:
+    """Install every package of ``tests/plugin_pkgs`` with one pip call into a temporary target.
+
+    setuptools writes ``build/`` and ``*.egg-info`` next to the sources, so pip
+    builds from copies: nothing is written into the repository. A failing pip
+    fails the tests that need it, loudly.
+    """
+    sources = tmp_path_factory.mktemp("plugin_pkgs_src")
+    for key in PACKAGE_KEYS:
+        shutil.copytree(
+            PLUGIN_PKGS_DIR / key,
+            sources / key,
+            ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+        )
+    target = tmp_path_factory.mktemp("plugin_pkgs_site")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        "--target",
+        str(target),
+        *(str(sources / key) for key in PACKAGE_KEYS),
+    ]
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    if proc.returncode != 0:
+        pytest.fail(
+            f"pip could not install the test plugin packages (exit {proc.returncode}):\n"
+            f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}",
+            pytrace=False,
+        )
+    packages = {}
+    for key in PACKAGE_KEYS:
+        dist_infos = list(target.glob(f"rl8_test_{key}-*.dist-info"))
+        if len(dist_infos) != 1:
+            pytest.fail(f"pip left {len(dist_infos)} dist-info directories for {key!r} in {target}", pytrace=False)
+        dist = metadata.PathDistribution(dist_infos[0])
+        files = sorted(
+            {f.parts[0] for f in dist.files or [] if f.parts[0] not in ("__pycache__", "..")} | {dist_infos[0].name}
+        )
+        packages[key] = InstalledPackage(
+            key=key,
+            distribution=dist.metadata["Name"],
+            version=dist.version,
+            module=f"rl8_test_{key}",
+            entry_points=tuple(sorted(ep.name for ep in dist.entry_points if ep.group == "rl8")),
+            files=tuple(files),
+        )
+    return PluginInstall(target, packages)
+
+
+@pytest.fixture
+def plugin_site(plugin_pkgs_install: PluginInstall, tmp_path: Path) -> Iterator[Callable[..., PluginSite]]:
+    """Return ``activate(*keys)``: put those test packages (default: all) on ``sys.path``.
+
+    Each call copies the installed files of the chosen packages into a fresh
+    directory, prepends it to ``sys.path``, invalidates the import caches and
+    resets the global registry. Afterwards the directories leave ``sys.path``,
+    modules imported from them leave ``sys.modules``, and the registry is
+    reset again.
+    """
+    sites: list[Path] = []
+
+    def activate(*keys: str) -> PluginSite:
+        chosen = {key: plugin_pkgs_install.packages[key] for key in keys or PACKAGE_KEYS}
+        site = tmp_path / f"site_{len(sites)}"
+        site.mkdir()
+        for package in chosen.values():
+            for name in package.files:
+                src = plugin_pkgs_install.target / name
+                if src.is_dir():
+                    shutil.copytree(src, site / name)
+                else:
+                    shutil.copy2(src, site / name)
+        sys.path.insert(0, str(site))
+        sites.append(site)
+        importlib.invalidate_caches()
+        reset_registry()
+        return PluginSite(site, chosen)
+
+    yield activate
+    for site in sites:
+        while str(site) in sys.path:
+            sys.path.remove(str(site))
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and any(Path(file).is_relative_to(site) for site in sites):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+    reset_registry()

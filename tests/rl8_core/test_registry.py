@@ -1,0 +1,699 @@
+"""The registry over real installed plugin packages (``tests/plugin_pkgs``), and in-process registration.
+
+Discovery goes through ``importlib.metadata`` exactly as for a user: the
+packages are pip-installed into a temporary directory (see ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as metadata
+import json
+import logging
+import re
+import sys
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pluggy
+import pytest
+import torch
+from tensordict import TensorDict
+from torch import nn
+
+from catalogs import ActorCriticModule
+from rl8_core import (
+    BUILTIN_DISTRIBUTION,
+    HOOKS,
+    Encoder,
+    PluginError,
+    PluginInfo,
+    Registry,
+    UnknownComponentError,
+    get_registry,
+    hookimpl,
+)
+from rl8_core._hookspecs import HOOK_NAMESPACE, Hookspecs
+from rl8_core._registry import _hook_results
+from rl8_plugins.distributions.categorical import Categorical
+from rl8_plugins.encoders.mlp import MLPEncoder
+from specs import Box, Discrete, Spec
+
+RL8_VERSION = metadata.version(BUILTIN_DISTRIBUTION)
+#: Entry-point names of the built-ins, from the installed metadata (the set grows with the project).
+BUILTIN_PLUGINS = sorted(
+    ep.name for ep in metadata.entry_points(group="rl8") if ep.dist and ep.dist.name == BUILTIN_DISTRIBUTION
+)
+
+#: Each bad plugin: its package, and what its recorded reason must say.
+BAD_PLUGINS: dict[str, tuple[str, str]] = {
+    "test_import_error": (
+        "import_error",
+        "import failed: ModuleNotFoundError: No module named 'rl8_test_missing_dependency'",
+    ),
+    "test_hook_raises": ("hook_raises", "rl8_encoders raised RuntimeError: boom from rl8-test-hook-raises"),
+    "test_wrong_list": ("wrong_type", "rl8_encoders must return a mapping of names to components, got list"),
+    "test_wrong_class": (
+        "wrong_type",
+        "rl8_encoders: encoder 'wrong_class_encoder' must be an Encoder subclass or a factory, got class NotAnEncoder",
+    ),
+    "test_wrong_dist": (
+        "wrong_type",
+        "rl8_distributions: distribution 'wrong_dist' must be a Distribution subclass, got function "
+        "rl8_test_wrong_type:_NotADistributionPlugin.rl8_distributions.<locals>.<lambda>",
+    ),
+    "test_misspelled_hook": (
+        "misspelled_hook",
+        "unknown hook 'rl8_encoder' (did you mean 'rl8_encoders'?); known hooks: "
+        "rl8_encoders, rl8_distributions, rl8_algorithms, rl8_envs",
+    ),
+}
+#: Names the bad plugins would have contributed; none may reach the registry.
+BAD_NAMES = {"wrong_list_encoder", "wrong_class_encoder", "wrong_dist", "misspelled_never"}
+
+
+def _plugins_by_name(registry: Registry) -> dict[str, PluginInfo]:
+    return {p.name: p for p in registry.plugins()}
+
+
+def _assert_good_works(registry: Registry) -> None:
+    good = sys.modules["rl8_test_good"]
+    assert registry.get("encoder", "good_flat_tanh") is good.FlatTanh
+    assert registry.get("distribution", "good_tempered_categorical") is good.TemperedCategorical
+    assert registry.get("distribution", "categorical") is Categorical
+    plugin = _plugins_by_name(registry)["test_good"]
+    assert (plugin.status, plugin.reason) == ("ok", None)
+
+
+class TinyEncoder(Encoder):
+    """A registrable encoder for in-process tests."""
+
+    def __init__(self, observation_spec: Spec) -> None:
+        super().__init__(observation_spec)
+        self.output_dim = 1
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return obs.flatten(1)[:, :1].float()
+
+
+class OtherTinyEncoder(TinyEncoder):
+    """Another object for the same name."""
+
+
+def _plugin(hook: str, result: Callable[[], Any], **opts: Any) -> object:
+    """Build a plugin object whose ``hook`` is a ``@hookimpl(**opts)`` function returning ``result()``."""
+
+    def impl(self: object) -> Any:
+        return result()
+
+    impl.__name__ = hook
+    return type("Plugin", (), {hook: hookimpl(**opts)(impl)})()
+
+
+# --- Entry-point plugins: failures are recorded per plugin --------------------------------
+
+
+@pytest.mark.parametrize("plugin_name", sorted(BAD_PLUGINS))
+def test_bad_plugin_is_recorded_failed_and_the_good_one_still_works(
+    plugin_site: Callable[..., Any], plugin_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    key, reason = BAD_PLUGINS[plugin_name]
+    site = plugin_site("good", key)
+    caplog.set_level(logging.WARNING, logger="rl8_core._registry")
+
+    registry = Registry()
+
+    info = _plugins_by_name(registry)[plugin_name]
+    package = site.packages[key]
+    assert (info.status, info.reason) == ("failed", reason)
+    assert (info.distribution, info.version, info.source) == (package.distribution, package.version, "entry point")
+    assert info.contributions == {}
+    for kind in HOOKS:
+        assert not BAD_NAMES & set(registry.names(kind))
+    _assert_good_works(registry)
+    assert f"rl8 plugin {plugin_name!r} ({package.distribution} {package.version}) failed: {reason}" in caplog.text
+
+
+def test_every_bad_plugin_at_once_leaves_the_rest_working(plugin_site: Callable[..., Any]) -> None:
+    plugin_site()  # all six packages
+
+    registry = Registry()
+
+    statuses = {p.name: p.status for p in registry.plugins()}
+    expected = {name: "failed" for name in BAD_PLUGINS}
+    expected |= {name: "ok" for name in BUILTIN_PLUGINS}
+    expected |= {"test_good": "ok", "test_duplicate_name": "conflict", "mlp": "conflict"}
+    assert statuses == expected
+    _assert_good_works(registry)
+    assert registry.get("encoder", "duplicate_unique").__name__ == "SumEncoder"
+
+
+def test_plugins_are_listed_sorted_by_distribution_then_name(plugin_site: Callable[..., Any]) -> None:
+    site = plugin_site()
+    listing = [(p.distribution, p.name) for p in Registry().plugins()]
+    assert listing == sorted(listing)
+    assert {d for d, _ in listing} == {BUILTIN_DISTRIBUTION} | {p.distribution for p in site.packages.values()}
+    assert len(site.packages) == 6
+
+
+def test_loading_entry_points_twice_changes_nothing(plugin_site: Callable[..., Any]) -> None:
+    plugin_site()
+    registry = Registry()
+    before = [p.to_json() for p in registry.plugins()]
+    registry.load_entry_points()
+    assert [p.to_json() for p in registry.plugins()] == before
+
+
+# --- Conflicts --------------------------------------------------------------------------
+
+
+def test_duplicate_name_conflicts_and_names_both_plugins(plugin_site: Callable[..., Any]) -> None:
+    site = plugin_site("good", "duplicate_name")
+    dup = site.packages["duplicate_name"]
+
+    registry = Registry()
+
+    with pytest.raises(PluginError) as excinfo:
+        registry.get("encoder", "mlp")
+    message = str(excinfo.value)
+    assert f"'mlp' ({BUILTIN_DISTRIBUTION} {RL8_VERSION})" in message
+    assert f"'test_duplicate_name' ({dup.distribution} {dup.version})" in message
+    assert "RL8_DISABLE_PLUGINS" in message
+    # The name stays listed (so the listing can show it), but is not usable.
+    assert "mlp" in registry.names("encoder")
+    assert "mlp" not in [c.name for c in registry.components("encoder")]
+    # The duplicate plugin's other name, and everything else, keeps working.
+    assert registry.get("encoder", "duplicate_unique") is sys.modules["rl8_test_duplicate_name"].SumEncoder
+    _assert_good_works(registry)
+
+    plugins = _plugins_by_name(registry)
+    assert plugins["test_duplicate_name"].status == "conflict"
+    assert plugins["test_duplicate_name"].reason == f"encoder 'mlp' is also provided by 'mlp' (rl8-core {RL8_VERSION})"
+    assert plugins["test_duplicate_name"].contributions == {"encoder": ["duplicate_unique", "mlp"]}
+    assert plugins["mlp"].status == "conflict"
+    assert plugins["mlp"].reason == (
+        f"encoder 'mlp' is also provided by 'test_duplicate_name' ({dup.distribution} {dup.version})"
+    )
+
+
+def test_conflict_surfaces_where_the_catalog_uses_the_name(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("duplicate_name")
+    with pytest.raises(PluginError, match="encoder 'mlp' is provided by several plugins"):
+        ActorCriticModule(Box((4,)), Discrete(2))  # the rule table picks 'mlp' for a vector Box
+
+
+@pytest.mark.parametrize(("disabled", "winner"), [("test_duplicate_name", "MLPEncoder"), ("mlp", "ImpostorMLP")])
+def test_disabling_one_side_resolves_a_conflict(
+    plugin_site: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, disabled: str, winner: str
+) -> None:
+    plugin_site("duplicate_name")
+    monkeypatch.setenv("RL8_DISABLE_PLUGINS", disabled)
+    registry = Registry()
+    assert registry.get("encoder", "mlp").__name__ == winner
+    assert _plugins_by_name(registry)[disabled].status == "disabled"
+    assert all(p.status != "conflict" for p in registry.plugins())
+
+
+def test_a_third_claim_does_not_repeat_conflict_reasons() -> None:
+    registry = Registry()
+    registry.register("encoder", "mlp", TinyEncoder)
+    registry.register_plugin(_plugin("rl8_encoders", lambda: {"mlp": OtherTinyEncoder}), name="third")
+    reasons = {p.name: p.reason for p in registry.plugins()}
+    assert reasons["mlp"] == "encoder 'mlp' is also provided by '<in-process>', 'third'"
+    assert reasons["<in-process>"] == f"encoder 'mlp' is also provided by 'mlp' (rl8-core {RL8_VERSION}), 'third'"
+    with pytest.raises(PluginError, match=r"'mlp' \(rl8-core .*\) and '<in-process>' and 'third'"):
+        registry.get("encoder", "mlp")
+
+
+# --- Lookups ----------------------------------------------------------------------------
+
+
+def test_unknown_name_lists_known_names_and_the_closest(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("good")
+    registry = Registry()
+    with pytest.raises(UnknownComponentError) as excinfo:
+        registry.get("encoder", "good_flat_tanhh")
+    message = str(excinfo.value)
+    assert isinstance(excinfo.value, KeyError)
+    assert message.startswith("unknown encoder 'good_flat_tanhh'. Did you mean 'good_flat_tanh'?")
+    assert f"Known encoders: {', '.join(registry.names('encoder'))}." in message
+    assert {"good_flat_tanh", "mlp"} <= set(registry.names("encoder"))
+    assert "pip install" not in message
+    assert "not loaded" not in message
+
+
+def test_unknown_name_without_a_close_match() -> None:
+    with pytest.raises(UnknownComponentError) as excinfo:
+        Registry().get("distribution", "zzzz")
+    assert "Did you mean" not in str(excinfo.value)
+    assert "categorical" in str(excinfo.value)
+
+
+def test_unknown_name_mentions_plugins_that_did_not_load(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("import_error")
+    with pytest.raises(UnknownComponentError) as excinfo:
+        Registry().get("encoder", "import_error_encoder")
+    assert "Plugins not loaded: 'test_import_error' (failed: import failed: ModuleNotFoundError" in str(excinfo.value)
+
+
+def test_unknown_kind_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown component kind 'encoders'; kinds are encoder, distribution"):
+        Registry(load_entry_points=False).get("encoders", "mlp")
+
+
+def test_names_are_sorted(plugin_site: Callable[..., Any]) -> None:
+    plugin_site()
+    registry = Registry()
+    for name in ("zeta_enc", "alpha_enc", "mid_enc"):
+        registry.register("encoder", name, TinyEncoder)
+    for kind in HOOKS:
+        assert registry.names(kind) == sorted(registry.names(kind))
+    assert [c.name for c in registry.components("encoder")] == sorted(c.name for c in registry.components("encoder"))
+    assert registry.names("encoder")[0] == "alpha_enc"
+
+
+@pytest.mark.parametrize("path", ["rl8_test_good:FlatTanh", "rl8_test_good.FlatTanh"])
+def test_import_paths_are_imported_not_looked_up(plugin_site: Callable[..., Any], path: str) -> None:
+    site = plugin_site("good")
+    good = site.packages["good"]
+    registry = Registry(load_entry_points=False)  # nothing registered at all
+
+    info = registry.info("encoder", path)
+
+    assert info.obj is importlib.import_module("rl8_test_good").FlatTanh
+    assert (info.name, info.plugin, info.distribution, info.version) == (
+        path,
+        "<import path>",
+        good.distribution,
+        good.version,
+    )
+    assert registry.get("encoder", path) is info.obj
+    assert registry.names("encoder") == []
+
+
+def test_import_path_errors_are_import_errors_not_lookups(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("good")
+    registry = Registry()
+    with pytest.raises(ImportError, match=r"cannot import 'mlp\.v2': No module named 'mlp'"):
+        registry.get("encoder", "mlp.v2")
+    with pytest.raises(ImportError, match="'rl8_test_good' has no attribute 'Missing'"):
+        registry.get("encoder", "rl8_test_good:Missing")
+    with pytest.raises(PluginError, match="must be an Encoder subclass or a factory, got class TemperedCategorical"):
+        registry.get("encoder", "rl8_test_good:TemperedCategorical")
+    with pytest.raises(PluginError, match="must be a Distribution subclass"):
+        registry.get("distribution", "rl8_test_good.FlatTanh")
+
+
+# --- Provenance ---------------------------------------------------------------------------
+
+
+def test_provenance_of_entry_point_components(plugin_site: Callable[..., Any]) -> None:
+    site = plugin_site("good")
+    good = site.packages["good"]
+    registry = Registry()
+
+    encoder = registry.info("encoder", "good_flat_tanh")
+    assert encoder.describe() == {
+        "kind": "encoder",
+        "name": "good_flat_tanh",
+        "object": "rl8_test_good:FlatTanh",
+        "plugin": "test_good",
+        "distribution": good.distribution,
+        "version": good.version,
+    }
+    assert (good.distribution, good.version, good.entry_points) == ("rl8-test-good", "1.2.3", ("test_good",))
+    dist = registry.info("distribution", "good_tempered_categorical")
+    assert (dist.plugin, dist.distribution, dist.version) == ("test_good", "rl8-test-good", "1.2.3")
+    builtin = registry.info("encoder", "mlp")
+    assert builtin.describe() == {
+        "kind": "encoder",
+        "name": "mlp",
+        "object": "rl8_plugins.encoders.mlp:MLPEncoder",
+        "plugin": "mlp",
+        "distribution": BUILTIN_DISTRIBUTION,
+        "version": RL8_VERSION,
+    }
+    listing = _plugins_by_name(registry)["test_good"].to_json()
+    assert listing == {
+        "name": "test_good",
+        "distribution": "rl8-test-good",
+        "version": "1.2.3",
+        "source": "entry point",
+        "status": "ok",
+        "reason": None,
+        "contributions": {"distribution": ["good_tempered_categorical"], "encoder": ["good_flat_tanh"]},
+    }
+    json.dumps([p.to_json() for p in registry.plugins()])  # plain data
+
+
+def test_entry_point_plugins_are_loaded_only_when_a_registry_is_built(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("good")
+    assert "rl8_test_good" not in sys.modules  # rl8_core and catalogs are imported; no plugin is loaded
+    get_registry()
+    assert "rl8_test_good" in sys.modules
+
+
+# --- RL8_DISABLE_PLUGINS ------------------------------------------------------------------
+
+
+def test_disabled_plugins_are_skipped_not_imported(
+    plugin_site: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin_site("good", "hook_raises")
+    monkeypatch.setenv("RL8_DISABLE_PLUGINS", " test_good , test_hook_raises")
+
+    registry = Registry()
+
+    plugins = _plugins_by_name(registry)
+    for name in ("test_good", "test_hook_raises"):
+        assert (plugins[name].status, plugins[name].reason) == ("disabled", "listed in RL8_DISABLE_PLUGINS")
+        assert plugins[name].contributions == {}
+    assert "rl8_test_good" not in sys.modules
+    assert "rl8_test_hook_raises" not in sys.modules
+    with pytest.raises(UnknownComponentError, match=r"'test_good' \(disabled: listed in RL8_DISABLE_PLUGINS\)"):
+        registry.get("encoder", "good_flat_tanh")
+    assert registry.get("encoder", "mlp") is MLPEncoder
+
+
+def test_disabled_argument_overrides_the_environment(
+    plugin_site: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin_site("good")
+    monkeypatch.setenv("RL8_DISABLE_PLUGINS", "test_good")
+    registry = Registry(disabled=[])
+    _assert_good_works(registry)
+
+
+# --- Zero built-ins -----------------------------------------------------------------------
+
+
+def test_no_builtins_suggests_installing_the_checkout() -> None:
+    registry = Registry(load_entry_points=False)
+    with pytest.raises(UnknownComponentError) as excinfo:
+        registry.get("encoder", "mlp")
+    message = str(excinfo.value)
+    assert "unknown encoder 'mlp'. Known encoders: (none)." in message
+    assert f"No built-in components of {BUILTIN_DISTRIBUTION} are registered" in message
+    assert "Run `pip install -e .` in the rl8-core checkout." in message
+    registry.load_entry_points(group="rl8_no_such_group")  # a tree whose metadata lacks the group
+    with pytest.raises(UnknownComponentError, match=r"pip install -e \."):
+        registry.get("distribution", "categorical")
+
+
+def test_disabled_builtins_are_not_mistaken_for_missing_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RL8_DISABLE_PLUGINS", "mlp")
+    with pytest.raises(UnknownComponentError) as excinfo:
+        Registry().get("encoder", "mlp")
+    assert "'mlp' (disabled: listed in RL8_DISABLE_PLUGINS)" in str(excinfo.value)
+    assert "pip install" not in str(excinfo.value)
+
+
+# --- In-process registration --------------------------------------------------------------
+
+
+def test_register_in_process_records_provenance() -> None:
+    registry = Registry(load_entry_points=False)
+    registry.register("encoder", "tiny", TinyEncoder)
+    info = registry.info("encoder", "tiny")
+    assert (info.obj, info.plugin, info.distribution, info.version) == (TinyEncoder, "<in-process>", None, None)
+    plugin = _plugins_by_name(registry)["<in-process>"]
+    assert (plugin.source, plugin.status, plugin.contributions) == ("in-process", "ok", {"encoder": ["tiny"]})
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "obj", "message"),
+    [
+        ("encoder", "Tiny", TinyEncoder, "invalid encoder name 'Tiny': names are lowercase snake_case"),
+        ("encoder", "acme.tiny", TinyEncoder, "without '.' or ':'"),
+        ("encoder", "acme:tiny", TinyEncoder, "without '.' or ':'"),
+        ("encoder", "not_enc", nn.Linear, "must be an Encoder subclass or a factory, got class Linear"),
+        ("encoder", "not_callable", 3, "must be an Encoder subclass or a factory, got int 3"),
+        ("distribution", "factory", lambda *a: None, "must be a Distribution subclass, got function"),
+        ("algorithm", "not_algo", Categorical, "must be an Algorithm subclass, got class"),
+    ],
+)
+def test_register_validates_like_the_loader(kind: str, name: str, obj: Any, message: str) -> None:
+    registry = Registry(load_entry_points=False)
+    with pytest.raises(PluginError, match=re.escape(message)):
+        registry.register(kind, name, obj)
+    assert registry.names(kind) == []
+
+
+def test_register_accepts_factories_for_encoders_and_envs() -> None:
+    registry = Registry(load_entry_points=False)
+    registry.register("encoder", "tiny_factory", lambda spec: TinyEncoder(spec))
+    registry.register("env", "tiny_env", lambda **kw: None)
+    assert registry.names("encoder") == ["tiny_factory"]
+    assert registry.names("env") == ["tiny_env"]
+
+
+def test_register_a_builtin_name_in_process_is_a_conflict() -> None:
+    registry = Registry()
+    registry.register("encoder", "mlp", TinyEncoder)
+    with pytest.raises(PluginError) as excinfo:
+        registry.get("encoder", "mlp")
+    assert f"'mlp' ({BUILTIN_DISTRIBUTION} {RL8_VERSION}) and '<in-process>'" in str(excinfo.value)
+    plugins = _plugins_by_name(registry)
+    assert plugins["<in-process>"].status == plugins["mlp"].status == "conflict"
+    assert registry.get("encoder", "rl8_plugins.encoders.mlp:MLPEncoder") is MLPEncoder  # import paths still work
+
+
+def test_register_the_same_name_twice_in_process() -> None:
+    registry = Registry(load_entry_points=False)
+    registry.register("encoder", "tiny", TinyEncoder)
+    registry.register("encoder", "tiny", TinyEncoder)  # the same object again: a no-op
+    assert registry.get("encoder", "tiny") is TinyEncoder
+    with pytest.raises(PluginError, match="encoder 'tiny' is already registered by '<in-process>'"):
+        registry.register("encoder", "tiny", OtherTinyEncoder)  # never a silent overwrite
+    assert registry.get("encoder", "tiny") is TinyEncoder
+    registry.register("encoder", "tiny", OtherTinyEncoder, plugin="notebook")  # another plugin: a conflict
+    with pytest.raises(PluginError, match="provided by several plugins"):
+        registry.get("encoder", "tiny")
+
+
+def test_register_cannot_borrow_an_entry_point_plugins_provenance() -> None:
+    registry = Registry()
+    with pytest.raises(PluginError, match="plugin 'mlp' comes from entry point"):
+        registry.register("encoder", "tiny", TinyEncoder, plugin="mlp")
+    assert registry.info("encoder", "mlp").distribution == BUILTIN_DISTRIBUTION
+
+
+def test_register_plugin_object_records_its_module_as_provenance() -> None:
+    module = types.ModuleType("acme_rl8_inline")
+    module.rl8_encoders = hookimpl(lambda: {"acme_tiny": TinyEncoder})  # type: ignore[attr-defined]
+    module.rl8_encoders.__name__ = "rl8_encoders"
+    registry = Registry(load_entry_points=False)
+
+    info = registry.register_plugin(module)
+
+    assert (info.name, info.source, info.status, info.distribution) == ("acme_rl8_inline", "in-process", "ok", None)
+    assert info.contributions == {"encoder": ["acme_tiny"]}
+    assert registry.info("encoder", "acme_tiny").plugin == "acme_rl8_inline"
+    assert registry.register_plugin(module) is info  # registering it again changes nothing
+    assert info.status == "ok"
+    with pytest.raises(PluginError, match=r"a plugin named 'acme_rl8_inline' \(in-process\) is already registered"):
+        registry.register_plugin(types.ModuleType("acme_rl8_inline"))
+
+
+@pytest.mark.parametrize(
+    ("plugin", "reason"),
+    [
+        (_plugin("rl8_encoders", lambda: ["x"]), "rl8_encoders must return a mapping of names to components, got list"),
+        (_plugin("rl8_encoders", lambda: 1 / 0), "rl8_encoders raised ZeroDivisionError: division by zero"),
+        (
+            _plugin("rl8_encoders", lambda: {"x": int}),
+            "rl8_encoders: encoder 'x' must be an Encoder subclass or a factory, got class int",
+        ),
+        (
+            _plugin("rl8_distributions", lambda: {"Bad Name": Categorical}),
+            "rl8_distributions: invalid distribution name 'Bad Name'",
+        ),
+        (_plugin("rl8_encoderz", lambda: {}), "unknown hook 'rl8_encoderz' (did you mean 'rl8_encoders'?)"),
+    ],
+    ids=["list", "raises", "not-an-encoder", "bad-name", "misspelled"],
+)
+def test_register_plugin_failures_are_recorded_like_entry_points(plugin: object, reason: str) -> None:
+    registry = Registry(load_entry_points=False)
+    info = registry.register_plugin(plugin, name="inline")
+    assert info.status == "failed"
+    assert info.reason is not None
+    assert info.reason.startswith(reason)
+    assert _plugins_by_name(registry)["inline"] is info
+    assert all(registry.names(kind) == [] for kind in HOOKS)
+
+
+def test_register_plugin_conflicts_like_entry_points() -> None:
+    registry = Registry()
+    info = registry.register_plugin(_plugin("rl8_distributions", lambda: {"categorical": Categorical}), name="mine")
+    assert info.status == "conflict"
+    assert info.reason == f"distribution 'categorical' is also provided by 'categorical' (rl8-core {RL8_VERSION})"
+    with pytest.raises(PluginError, match=r"'categorical' \(rl8-core .*\) and 'mine'"):
+        registry.get("distribution", "categorical")
+
+
+def test_a_plugin_returning_none_contributes_nothing() -> None:
+    registry = Registry(load_entry_points=False)
+    info = registry.register_plugin(_plugin("rl8_encoders", lambda: None), name="quiet")
+    assert (info.status, info.contributions) == ("ok", {})
+
+
+@pytest.mark.parametrize("opts", [{"wrapper": True}, {"hookwrapper": True}], ids=["wrapper", "hookwrapper"])
+def test_a_wrapper_on_a_registration_hook_fails_its_plugin(opts: dict[str, bool]) -> None:
+    class WrapperPlugin:
+        @hookimpl(**opts)
+        def rl8_encoders(self) -> Iterator[None]:
+            yield
+
+    registry = Registry()
+    info = registry.register_plugin(WrapperPlugin(), name="wrapping")
+    assert (info.status, info.reason) == ("failed", "rl8_encoders is a registration hook and may not be a wrapper")
+    assert registry.get("encoder", "mlp") is MLPEncoder  # the others are untouched
+
+
+def test_hookimpl_arguments_unknown_to_the_spec_fail_with_a_one_line_reason() -> None:
+    class Greedy:
+        @hookimpl
+        def rl8_encoders(self, registry: object) -> dict[str, type]:
+            return {}
+
+    info = Registry(load_entry_points=False).register_plugin(Greedy(), name="greedy")
+    assert info.status == "failed"
+    assert info.reason is not None
+    assert "\n" not in info.reason
+    assert info.reason.startswith("registration failed: PluginValidationError: Plugin 'greedy' for hook 'rl8_encoders'")
+    assert "Argument(s) {'registry'} are declared in the hookimpl but can not be found in the hookspec" in info.reason
+
+
+def test_optional_hooks_without_a_spec_are_allowed() -> None:
+    class Future:
+        @hookimpl(optionalhook=True)
+        def rl8_loggers(self) -> dict[str, type]:
+            return {}
+
+        @hookimpl
+        def rl8_encoders(self) -> dict[str, type]:
+            return {"future_tiny": TinyEncoder}
+
+    registry = Registry(load_entry_points=False)
+    info = registry.register_plugin(Future(), name="future")
+    assert (info.status, info.contributions) == ("ok", {"encoder": ["future_tiny"]})
+
+
+# --- The one place that touches pluggy internals ------------------------------------------
+
+
+def test_hook_results_returns_one_plugins_functions_uncalled() -> None:
+    calls: list[str] = []
+
+    class A:
+        @hookimpl
+        def rl8_encoders(self) -> dict[str, type]:
+            calls.append("a")
+            return {"a": TinyEncoder}
+
+    class B:
+        @hookimpl
+        def rl8_encoders(self) -> None:
+            calls.append("b")
+
+        @hookimpl
+        def rl8_distributions(self) -> dict[str, type]:
+            return {}
+
+    class W:
+        @hookimpl(wrapper=True)
+        def rl8_distributions(self) -> Iterator[None]:
+            return (yield)
+
+    pm = pluggy.PluginManager(HOOK_NAMESPACE)
+    pm.add_hookspecs(Hookspecs)
+    a, b = A(), B()
+    pm.register(a, name="a")
+    pm.register(b, name="b")
+
+    functions = _hook_results(pm, "rl8_encoders", "a")
+    assert calls == []  # collected, not called
+    assert [f() for f in functions] == [{"a": TinyEncoder}]
+    assert calls == ["a"]
+    assert len(_hook_results(pm, "rl8_encoders", "b")) == 1
+    assert _hook_results(pm, "rl8_algorithms", "a") == []
+    assert _hook_results(pm, "rl8_encoders", "nobody") == []
+    # pluggy itself would merge both results and drop b's None: provenance lost.
+    assert pm.hook.rl8_encoders() == [{"a": TinyEncoder}]
+
+    pm.register(W(), name="w")
+    with pytest.raises(PluginError, match="rl8_distributions is a registration hook and may not be a wrapper"):
+        _hook_results(pm, "rl8_distributions", "w")
+    assert len(_hook_results(pm, "rl8_distributions", "b")) == 1
+
+
+# --- End to end: an installed third-party plugin in a module --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model_config", "dist_name"),
+    [
+        ({"encoder": "good_flat_tanh"}, "categorical"),
+        (
+            {
+                "encoder": "good_flat_tanh",
+                "encoder_config": {"width": 8},
+                "action_dist": "good_tempered_categorical",
+                "action_dist_config": {"temperature": 2.0},
+            },
+            "good_tempered_categorical",
+        ),
+    ],
+    ids=["encoder", "encoder-and-distribution"],
+)
+def test_installed_plugin_builds_and_runs_in_an_actor_critic_module(
+    plugin_site: Callable[..., Any], model_config: dict[str, Any], dist_name: str
+) -> None:
+    site = plugin_site("good")
+    good = site.packages["good"]
+
+    module = ActorCriticModule(Box((4,)), Discrete(2), model_config)
+
+    plugin = importlib.import_module("rl8_test_good")
+    assert type(module.pi_encoder) is plugin.FlatTanh
+    assert type(module.vf_encoder) is plugin.FlatTanh
+    components = {(c["kind"], c["name"]): c for c in module.components()}
+    assert components["encoder", "good_flat_tanh"] == {
+        "kind": "encoder",
+        "name": "good_flat_tanh",
+        "object": "rl8_test_good:FlatTanh",
+        "plugin": "test_good",
+        "distribution": good.distribution,
+        "version": good.version,
+    }
+    if dist_name == "good_tempered_categorical":
+        assert module.action_dist_cls is plugin.TemperedCategorical
+        assert components["distribution", dist_name]["distribution"] == good.distribution
+        assert components["distribution", dist_name]["version"] == good.version
+    else:
+        assert components["distribution", dist_name]["distribution"] == BUILTIN_DISTRIBUTION
+
+    batch = TensorDict({"obs": torch.randn(8, 4)}, batch_size=[8])
+    out = module.forward_exploration(batch)
+    assert Discrete(2).contains(out["actions"], batch_shape=(8,))
+    assert out["action_logp"].shape == (8,)
+    assert bool(torch.isfinite(out["action_logp"]).all())
+    assert out["vf_preds"].shape == (8,)
+    assert Discrete(2).contains(module.forward_inference(batch)["actions"], batch_shape=(8,))
+    loss = module.forward_train(batch)["action_dist_inputs"].sum()
+    loss.backward()
+    assert module.pi_encoder.proj.weight.grad is not None
+
+
+def test_installed_plugin_by_import_path_in_model_config(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("good")
+    module = ActorCriticModule(Box((4,)), Discrete(2), {"encoder": "rl8_test_good:FlatTanh"})
+    (encoder,) = [c for c in module.components() if c["kind"] == "encoder"]
+    assert (encoder["plugin"], encoder["distribution"], encoder["version"]) == (
+        "<import path>",
+        "rl8-test-good",
+        "1.2.3",
+    )
+    out = module.forward_inference(TensorDict({"obs": torch.zeros(3, 4)}, batch_size=[3]))
+    assert out["actions"].shape == (3,)
