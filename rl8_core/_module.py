@@ -18,8 +18,8 @@ from rl8_core._columns import Columns
 from rl8_core._distribution import Distribution
 from rl8_core._files import atomic_directory
 from rl8_core._normalizer import ObsNormalizer
-from rl8_core._registry import import_object
-from rl8_core.errors import CheckpointError, PluginError, UnknownComponentError
+from rl8_core._registry import BUILTIN_DISTRIBUTION, import_object
+from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
 from specs import (
     FLOAT_DTYPES,
     IOSpec,
@@ -139,7 +139,7 @@ class RLModule(nn.Module):
         )
         normalize = self.model_config.get("normalize_obs", False)
         if not isinstance(normalize, bool):
-            raise TypeError(f"model_config['normalize_obs'] must be a bool, got {normalize!r}")
+            raise ConfigError(f"model_config.normalize_obs: expected bool (true/false), got {normalize!r}")
         #: Running observation normaliser, when ``normalize_obs`` is set.
         self.obs_normalizer: ObsNormalizer | None = ObsNormalizer(observation_spec) if normalize else None
         self.setup()
@@ -152,6 +152,16 @@ class RLModule(nn.Module):
             self._specs[mode, "output"] = _canonical(getattr(self, f"output_specs_{mode}")())
         self._context = {
             (mode, io): f"{type(self).__name__}.forward_{mode} {io}" for mode in MODES for io in ("input", "output")
+        }
+        # What ``_run`` needs per mode, in one lookup: (input spec, output spec, their contexts).
+        self._checks: dict[str, tuple[IOSpec | None, IOSpec | None, str, str]] = {
+            mode: (
+                self._specs[mode, "input"],
+                self._specs[mode, "output"],
+                self._context[mode, "input"],
+                self._context[mode, "output"],
+            )
+            for mode in MODES
         }
 
     def setup(self) -> None:
@@ -260,14 +270,14 @@ class RLModule(nn.Module):
 
     def _run(self, mode: str, batch: TensorDictBase, fn: Callable[[TensorDictBase], TensorDictBase]) -> TensorDictBase:
         if is_checking():
+            in_spec, out_spec, in_context, out_context = self._checks[mode]
+            # Shared so that unbound dims (the batch dim ``b``) must agree between input and output.
             bindings: dict[str, tuple[int, str]] = {}
-            spec = self._specs[mode, "input"]
-            if spec is not None:
-                check(spec, batch, context=self._context[mode, "input"], bindings=bindings)
+            if in_spec is not None:
+                check(in_spec, batch, context=in_context, bindings=bindings)
             out = fn(self._preprocess(batch))
-            spec = self._specs[mode, "output"]
-            if spec is not None:
-                check(spec, out, context=self._context[mode, "output"], bindings=bindings)
+            if out_spec is not None:
+                check(out_spec, out, context=out_context, bindings=bindings)
         else:
             out = fn(self._preprocess(batch))
         if mode != "train":
@@ -282,23 +292,23 @@ class RLModule(nn.Module):
         return out
 
     def _complete_actions(self, mode: str, out: TensorDictBase) -> None:
-        inputs = out.get(Columns.ACTION_DIST_INPUTS, None)
-        actions = out.get(Columns.ACTIONS, None)
-        if actions is None:
-            if inputs is None:
+        # ``key in out`` first: far cheaper than a TensorDict ``get`` of a missing key.
+        if Columns.ACTIONS not in out:
+            if Columns.ACTION_DIST_INPUTS not in out:
                 raise SpecError(
                     [Mismatch(Columns.ACTIONS, "missing", "returned neither 'actions' nor 'action_dist_inputs'")],
                     context=self._context[mode, "output"],
                 )
-            dist = self.make_action_dist(inputs)
+            dist = self.make_action_dist(out.get(Columns.ACTION_DIST_INPUTS))
             if mode == "inference":
                 out.set(Columns.ACTIONS, dist.deterministic_sample())
                 return
             actions = dist.sample()
             out.set(Columns.ACTIONS, actions)
             out.set(Columns.ACTION_LOGP, dist.logp(actions))
-        elif mode == "exploration" and inputs is not None and Columns.ACTION_LOGP not in out.keys():
-            out.set(Columns.ACTION_LOGP, self.make_action_dist(inputs).logp(actions))
+        elif mode == "exploration" and Columns.ACTION_LOGP not in out and Columns.ACTION_DIST_INPUTS in out:
+            dist = self.make_action_dist(out.get(Columns.ACTION_DIST_INPUTS))
+            out.set(Columns.ACTION_LOGP, dist.logp(out.get(Columns.ACTIONS)))
 
     def components(self) -> list[dict[str, str | None]]:
         """Describe the registry components this module was built from, with provenance."""
@@ -344,6 +354,7 @@ class RLModule(nn.Module):
             "action_spec": self.action_spec.to_dict(),
             "model_config": json.loads(json.dumps(self.model_config, default=repr)),
             "components": self.components(),
+            "classes": _class_provenance({"module_class": type(self), "catalog_class": self.catalog_class}),
         }
         with atomic_directory(path) as tmp:
             (tmp / _META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
@@ -396,17 +407,68 @@ class RLModule(nn.Module):
 
 
 def _missing_message(path: Path, meta: Mapping[str, Any], exc: BaseException) -> str:
-    needed = [c for c in meta.get("components", []) if c.get("distribution") and c.get("distribution") != "rl8-core"]
+    def third_party(entries: Any) -> list[dict[str, Any]]:
+        return [c for c in entries or [] if c.get("distribution") not in (None, BUILTIN_DISTRIBUTION)]
+
+    needed = [f"{c['kind']} {c['name']!r} from {c['distribution']}" for c in third_party(meta.get("components"))]
+    needed += [
+        f"{c['role'].replace('_', ' ')} {c['object']} from {c['distribution']}"
+        for c in third_party(meta.get("classes"))
+    ]
+    pkgs = sorted(
+        {
+            f"{c['distribution']}=={c['version']}" if c.get("version") else c["distribution"]
+            for c in third_party(meta.get("components")) + third_party(meta.get("classes"))
+        }
+    )
     lines = [f"cannot restore the module in {path}: {type(exc).__name__}: {exc}"]
     if needed:
-        pkgs = sorted(
-            {f"{c['distribution']}=={c['version']}" if c.get("version") else c["distribution"] for c in needed}
+        lines.append(
+            f"It was built with {', '.join(needed)}; install the missing package: pip install {' '.join(pkgs)}"
         )
-        comps = ", ".join(f"{c['kind']} {c['name']!r} from {c['distribution']}" for c in needed)
-        lines.append(f"It was built with {comps}; install the missing package: pip install {' '.join(pkgs)}")
     else:
         lines.append(f"It was saved from {meta.get('module_class')} with rl8-core {meta.get('rl8_core_version')}.")
     return "\n".join(lines)
+
+
+#: Top-level packages of the rl8-core distribution itself.
+_OWN_PACKAGES = frozenset({"specs", "rl8_core", "catalogs", "rl8_plugins"})
+#: Top-level package -> (distribution, version); filled on first use, as scanning costs ~0.3 s.
+_DIST_CACHE: dict[str, tuple[str | None, str | None]] = {}
+
+
+def _distribution_of_package(top: str) -> tuple[str | None, str | None]:
+    if top in _OWN_PACKAGES:
+        return BUILTIN_DISTRIBUTION, _rl8_version()
+    if top == "__main__":
+        return None, None
+    if top not in _DIST_CACHE:
+        names = metadata.packages_distributions().get(top) or []
+        version = None
+        if names:
+            try:
+                version = metadata.version(names[0])
+            except metadata.PackageNotFoundError:
+                version = None
+        _DIST_CACHE[top] = (names[0] if names else None, version)
+    return _DIST_CACHE[top]
+
+
+def _class_provenance(classes: Mapping[str, Any]) -> list[dict[str, str | None]]:
+    """Say where each class comes from (``module:qualname``, distribution, version).
+
+    Stored in checkpoint metadata so that loading a module whose package is
+    missing names the distribution to install, as it does for components.
+    """
+    out: list[dict[str, str | None]] = []
+    for role, obj in classes.items():
+        if obj is None:
+            continue
+        module = getattr(obj, "__module__", None) or "?"
+        dist, version = _distribution_of_package(module.split(".")[0])
+        qualname = getattr(obj, "__qualname__", type(obj).__qualname__)
+        out.append({"role": role, "object": f"{module}:{qualname}", "distribution": dist, "version": version})
+    return out
 
 
 def _canonical(spec: IOSpec | Mapping[Any, Any] | None) -> IOSpec | None:

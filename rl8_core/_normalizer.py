@@ -109,5 +109,6 @@ class ObsNormalizer(nn.Module):
                 out.set(path, self._leaf(path)(obs.get(path)))
             return out
         if "obs" in self.stats:
-            return self._leaf(("obs",))(obs)
+            normalized: torch.Tensor = self._leaf(("obs",))(obs)
+            return normalized
         return obs

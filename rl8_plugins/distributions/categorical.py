@@ -16,7 +16,7 @@ class Categorical(Distribution):
     """A categorical over ``Discrete(n, start)`` from logits ``[b, n]``.
 
     Computes in float32 even when the logits come from autocast. Actions are
-    ``int64`` values in ``[start, start + n)``.
+    values in ``[start, start + n)`` of the spec's dtype (``int64`` by default).
 
     Examples:
         >>> d = Categorical(torch.tensor([[0.0, 10.0]]), Discrete(2, start=1))
@@ -29,6 +29,7 @@ class Categorical(Distribution):
         if not isinstance(action_spec, Discrete):
             raise TypeError(f"Categorical needs a Discrete action spec, got {action_spec!r}")
         self.start = action_spec.start
+        self.dtype = action_spec.dtype
         # Normalised log-probabilities; -inf logits (masked actions) are kept finite so
         # that 0 * log(0) terms vanish instead of giving NaN.
         logits = inputs.float()
@@ -54,13 +55,13 @@ class Categorical(Distribution):
     def sample(self) -> torch.Tensor:
         """Sample with the exponential race: ``argmin(E_i / p_i)`` is distributed as ``p``."""
         noise = torch.empty_like(self.logits).exponential_()
-        return (self.logits - noise.log()).argmax(-1) + self.start
+        return ((self.logits - noise.log()).argmax(-1) + self.start).to(self.dtype)
 
     def deterministic_sample(self) -> torch.Tensor:
         """Return the most likely action."""
-        return self.logits.argmax(-1) + self.start
+        return (self.logits.argmax(-1) + self.start).to(self.dtype)
 
-    def logp(self, actions: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def logp(self, actions: torch.Tensor) -> torch.Tensor:
         """Return ``log p(actions)`` ``[b]``."""
         index = (actions.long() - self.start).unsqueeze(-1)
         return self.logits.gather(-1, index).squeeze(-1)

@@ -71,7 +71,7 @@ class Normal(Distribution):
         """Return the mean."""
         return self._shape(self.mean)
 
-    def logp(self, actions: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def logp(self, actions: torch.Tensor) -> torch.Tensor:
         """Return the log-density ``[b]``, summed over action elements."""
         a = actions.reshape(*self.mean.shape).float()
         z = (a - self.mean) / self.std

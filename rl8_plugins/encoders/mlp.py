@@ -35,7 +35,7 @@ class MLPEncoder(Encoder):
         self.net: nn.Module = build_mlp(self.flatten.output_dim, list(hiddens), activation=activation)
         self.output_dim = int(hiddens[-1]) if hiddens else self.flatten.output_dim
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Return features ``[b, output_dim]`` for observations ``[b, *obs_shape]``."""
         out: torch.Tensor = self.net(self.flatten(obs))
         return out
