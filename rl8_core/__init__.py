@@ -18,7 +18,9 @@ from rl8_core._distribution import Distribution
 from rl8_core._encoder import ACTIVATIONS, Encoder, FlattenObs, build_mlp, get_activation
 from rl8_core._env import BatchedEnv
 from rl8_core._files import atomic_directory, atomic_write_text
+from rl8_core._gym_env import GymVectorEnv
 from rl8_core._hookspecs import HOOKS, hookimpl
+from rl8_core._learner import Learner, LearnerConfig, resolve_device
 from rl8_core._module import CatalogProtocol, RLModule, RLModuleSpec
 from rl8_core._normalizer import ObsNormalizer, RunningMeanStd
 from rl8_core._registry import (
@@ -34,6 +36,19 @@ from rl8_core._registry import (
     set_registry,
     using_registry,
 )
+from rl8_core._runner import EpisodeStats, Runner, evaluate
+from rl8_core._schedule import Schedule
+from rl8_core._stopping import EnvSteps, Plateau, ReturnReached, StopCondition, WallTime
+from rl8_core._tracking import Tracker
+from rl8_core._train_config import (
+    CheckpointConfig,
+    EvalConfig,
+    StopConfig,
+    TrackingConfig,
+    TrainConfig,
+    apply_overrides,
+)
+from rl8_core._trainer import Trainer, make_env, seed_everything
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
 
 __all__ = [
@@ -44,34 +59,57 @@ __all__ = [
     "Algorithm",
     "BatchedEnv",
     "CatalogProtocol",
+    "CheckpointConfig",
     "CheckpointError",
     "Columns",
     "ComponentInfo",
     "ConfigError",
     "Distribution",
     "Encoder",
+    "EnvSteps",
+    "EpisodeStats",
+    "EvalConfig",
     "FlattenObs",
+    "GymVectorEnv",
+    "Learner",
+    "LearnerConfig",
     "ObsNormalizer",
+    "Plateau",
     "PluginError",
     "PluginInfo",
     "RLModule",
     "RLModuleSpec",
     "Registry",
+    "ReturnReached",
+    "Runner",
     "RunningMeanStd",
+    "Schedule",
+    "StopCondition",
+    "StopConfig",
+    "Tracker",
+    "TrackingConfig",
+    "TrainConfig",
+    "Trainer",
     "UnknownComponentError",
+    "WallTime",
+    "apply_overrides",
     "atomic_directory",
     "atomic_write_text",
     "build_mlp",
     "config_from_mapping",
     "config_to_dict",
     "describe_config",
+    "evaluate",
     "field_docs",
     "get_activation",
     "get_registry",
     "hookimpl",
     "import_object",
     "is_import_path",
+    "make_env",
     "reset_registry",
+    "resolve_device",
+    "seed_everything",
     "set_registry",
     "using_registry",
 ]

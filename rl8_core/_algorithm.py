@@ -92,6 +92,10 @@ class Algorithm(ABC):
     def on_iteration_start(self, env_steps: int) -> None:
         """Update schedules (entropy coefficient, clip range) from the env steps so far."""
 
+    def iteration_metrics(self) -> dict[str, float]:
+        """Return scalar metrics of the last ``postprocess`` (e.g. explained variance)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """Return algorithm state to checkpoint (running statistics, schedules)."""
         return {}

@@ -21,15 +21,38 @@ T = TypeVar("T")
 
 
 def _type_name(tp: Any) -> str:
+    """Render an annotation the way config users write values (``float | null``, ``mapping``)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
     if tp is type(None):
         return "null"
+    if origin is Union or origin is types.UnionType:
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        return "mapping"
+    if origin in (list, tuple, Sequence) or tp in (list, tuple):
+        return "list"
+    if tp is Any:
+        return "any"
     if isinstance(tp, type):
-        return {"int": "int", "float": "float", "str": "str", "bool": "bool"}.get(tp.__name__, tp.__name__)
+        return tp.__name__
     return str(tp).replace("typing.", "")
 
 
 def _value_text(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
+
+
+def _number_from_text(value: Any) -> Any:
+    # PyYAML reads "1e5" (no dot) as a string; accept numeric strings for numbers.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _convert(tp: Any, value: Any, path: str) -> Any:
@@ -86,12 +109,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected bool (true/false), got {_value_text(value)}")
         return value
     if tp is int:
+        value = _number_from_text(value)
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)  # YAML reads 1e5 as a float
             raise ConfigError(f"{path}: expected int, got {_value_text(value)}")
         return value
     if tp is float:
+        value = _number_from_text(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected float, got {_value_text(value)}")
         return float(value)

@@ -1,0 +1,240 @@
+"""The learner: optimiser, epochs and minibatches, clipping, accumulation and AMP."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from tensordict import TensorDictBase
+
+from rl8_core._algorithm import Algorithm
+from rl8_core._module import RLModule
+from rl8_core._schedule import Schedule
+
+__all__ = ["Learner", "LearnerConfig", "resolve_device"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnerConfig:
+    """Options of the learner (``learner:`` in a train config)."""
+
+    lr: float = 3e-4
+    """Learning rate (Adam)."""
+    lr_schedule: tuple[tuple[float, float], ...] | None = None
+    """Piecewise-linear ``[[env_steps, lr], ...]``; overrides ``lr`` when given."""
+    adam_eps: float = 1e-5
+    """Adam's epsilon (1e-5 as in the PPO baselines, not torch's 1e-8)."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW) when > 0."""
+    max_grad_norm: float | None = 0.5
+    """Clip the global gradient norm to this; ``null`` disables clipping."""
+    grad_accumulation: int = 1
+    """Split each minibatch into this many micro-batches and step once (same result, less memory)."""
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    """Mixed precision: ``auto`` is bf16 on CUDA (fp16 where bf16 is unsupported) and off on CPU."""
+
+    def __post_init__(self) -> None:
+        if self.grad_accumulation < 1:
+            raise ValueError(f"grad_accumulation must be >= 1, got {self.grad_accumulation}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn ``"auto"`` into ``cuda`` when available, else ``cpu``; pass others through.
+
+    Examples:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    if device.type != "cuda":
+        raise ValueError("fp16 autocast needs CUDA; use amp: bf16 on CPU")
+    return torch.float16
+
+
+class Learner:
+    """Updates a module's weights from postprocessed batches with an algorithm's loss.
+
+    It owns everything algorithm-independent: the optimiser and learning-rate
+    schedule, shuffling into minibatches for ``algorithm.num_epochs`` passes,
+    gradient accumulation (each minibatch in ``grad_accumulation``
+    micro-batches, one optimiser step), global-norm clipping and autocast.
+
+    Args:
+        module: The module to train (already on its device).
+        algorithm: Supplies the loss, epochs, minibatch size and early stopping.
+        config: Learner options.
+
+    Examples:
+        >>> from catalogs import ActorCriticModule
+        >>> from specs import Box, Discrete
+        >>> module = ActorCriticModule(Box((4,)), Discrete(2))
+        >>> learner = Learner(module, None, LearnerConfig(lr=1e-3))
+        >>> learner.lr
+        0.001
+    """
+
+    def __init__(self, module: RLModule, algorithm: Algorithm | None, config: LearnerConfig | None = None) -> None:
+        self.module = module
+        self.algorithm = algorithm
+        self.config = config or LearnerConfig()
+        self.device = next(module.parameters()).device
+        params = [p for p in module.parameters() if p.requires_grad]
+        opt_cls = torch.optim.AdamW if self.config.weight_decay > 0 else torch.optim.Adam
+        self.optimizer = opt_cls(
+            params,
+            lr=self.config.lr,
+            eps=self.config.adam_eps,
+            weight_decay=self.config.weight_decay,
+            foreach=True,
+        )
+        self._params = params
+        self._lr_schedule = Schedule(self.config.lr_schedule, default=self.config.lr)
+        self._amp_dtype = _amp_dtype(self.config.amp, self.device)
+        # fp16 needs loss scaling; bf16 has fp32's range and does not.
+        self._scaler = (
+            torch.amp.GradScaler(self.device.type) if self._amp_dtype is torch.float16 else None
+        )
+
+    @property
+    def lr(self) -> float:
+        """The current learning rate."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """The autocast dtype in use, or ``None``."""
+        return self._amp_dtype
+
+    def set_env_steps(self, env_steps: int) -> None:
+        """Apply the learning-rate schedule at ``env_steps``."""
+        lr = self._lr_schedule(env_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Return the autocast context for forward passes (a no-op when AMP is off)."""
+        if self._amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self._amp_dtype)
+
+    def _minibatches(self, n: int, size: int) -> Iterator[torch.Tensor | None]:
+        if size >= n:
+            # One minibatch of everything: order does not matter, skip the gather.
+            yield None
+            return
+        perm = torch.randperm(n, device=self.device)
+        for start in range(0, n, size):
+            yield perm[start : start + size]
+
+    def update(self, batch: TensorDictBase) -> dict[str, float]:
+        """Run the algorithm's epochs over ``batch`` ``[b]`` and return mean metrics.
+
+        Metrics are averaged over the minibatches that ran; ``learner/*``
+        entries report the learning rate, gradient norm, optimiser steps and
+        epochs.
+        """
+        if self.algorithm is None:
+            raise RuntimeError("this learner has no algorithm to compute a loss")
+        algorithm = self.algorithm
+        n = batch.batch_size[0]
+        size = algorithm.minibatch_size or n
+        accumulate = self.config.grad_accumulation
+        history: list[dict[str, torch.Tensor]] = []
+        grad_norms: list[torch.Tensor] = []
+        epochs_run = 0
+        stop = False
+        self.module.train()
+        for _ in range(algorithm.num_epochs):
+            epochs_run += 1
+            for index in self._minibatches(n, size):
+                minibatch = algorithm.prepare_minibatch(batch if index is None else batch[index])
+                metrics, grad_norm = self._step(algorithm, minibatch, accumulate)
+                history.append(metrics)
+                if grad_norm is not None:
+                    grad_norms.append(grad_norm)
+                if algorithm.should_stop_epochs(metrics):
+                    stop = True
+                    break
+            if stop:
+                break
+        return self._summarise(history, grad_norms, epochs_run)
+
+    def _step(
+        self, algorithm: Algorithm, minibatch: TensorDictBase, accumulate: int
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        m = minibatch.batch_size[0]
+        parts: Sequence[TensorDictBase] = (
+            [minibatch] if accumulate == 1 else minibatch.split(math.ceil(m / accumulate))
+        )
+        sums: dict[str, torch.Tensor] = {}
+        for part in parts:
+            weight = part.batch_size[0] / m
+            with self.autocast():
+                loss, metrics = algorithm.loss(self.module, part)
+            # Weight each micro-batch by its share so the summed gradient equals
+            # the gradient of the mean loss over the whole minibatch.
+            scaled = loss * weight if accumulate > 1 else loss
+            if self._scaler is not None:
+                self._scaler.scale(scaled).backward()
+            else:
+                scaled.backward()
+            for key, value in metrics.items():
+                v = value.detach().float() * weight
+                sums[key] = sums[key] + v if key in sums else v
+        grad_norm = None
+        if self._scaler is not None:
+            self._scaler.unscale_(self.optimizer)
+        if self.config.max_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm, foreach=True)
+        if self._scaler is not None:
+            self._scaler.step(self.optimizer)
+            self._scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return sums, grad_norm
+
+    def _summarise(
+        self, history: list[dict[str, torch.Tensor]], grad_norms: list[torch.Tensor], epochs: int
+    ) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if history:
+            keys = list(history[0])
+            # One stack and one host transfer for all metrics of the update.
+            table = torch.stack([torch.stack([h[k] for k in keys]) for h in history])
+            means = table.mean(0).tolist()
+            out.update(zip(keys, means))
+        if grad_norms:
+            out["learner/grad_norm"] = float(torch.stack(grad_norms).mean())
+        out["learner/lr"] = self.lr
+        out["learner/minibatches"] = float(len(history))
+        out["learner/epochs"] = float(epochs)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return optimiser (and loss-scaler) state for checkpoints."""
+        state: dict[str, Any] = {"optimizer": self.optimizer.state_dict()}
+        if self._scaler is not None:
+            state["scaler"] = self._scaler.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore state returned by ``state_dict``."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self._scaler is not None and "scaler" in state:
+            self._scaler.load_state_dict(state["scaler"])

@@ -1,0 +1,93 @@
+"""Progress display for training: a live rich bar on a terminal, periodic lines elsewhere."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+__all__ = ["ProgressDisplay"]
+
+
+def _summary(result: Mapping[str, float]) -> str:
+    ret = result.get("episodes/return_mean", math.nan)
+    ret_text = "-" if math.isnan(ret) else f"{ret:.1f}"
+    return (
+        f"iter {int(result.get('counters/iterations', 0))}  "
+        f"env steps {int(result.get('counters/env_steps', 0)):,}  "
+        f"{result.get('perf/env_steps_per_s', 0.0):,.0f} steps/s  "
+        f"return {ret_text}"
+    )
+
+
+class ProgressDisplay:
+    """Show iterations, env steps, env steps/s and mean return while training.
+
+    Args:
+        mode: ``rich`` (live bar), ``plain`` (a line every ``interval_s``),
+            ``none``, or ``auto`` (rich on a terminal, plain otherwise).
+        total_env_steps: Env steps of the run, when known (fills the bar).
+        interval_s: Seconds between plain lines.
+        stream: Where plain lines go.
+    """
+
+    def __init__(
+        self,
+        mode: str = "auto",
+        *,
+        total_env_steps: int | None = None,
+        interval_s: float = 2.0,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.stream = stream or sys.stdout
+        if mode == "auto":
+            mode = "rich" if self.stream.isatty() else "plain"
+        self.mode = mode
+        self.total = total_env_steps
+        self.interval_s = interval_s
+        self._last_line = -math.inf
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.mode == "rich":
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+            self._progress = Progress(
+                TextColumn("[bold]training"),
+                BarColumn(),
+                TextColumn("{task.fields[summary]}"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("train", total=self.total, summary="starting")
+        return self
+
+    def update(self, result: Mapping[str, float]) -> None:
+        """Show the latest iteration's result."""
+        if self.mode == "rich" and self._progress is not None:
+            self._progress.update(
+                self._task, completed=result.get("counters/env_steps", 0), summary=_summary(result)
+            )
+        elif self.mode == "plain":
+            now = time.monotonic()
+            if now - self._last_line >= self.interval_s:
+                print(_summary(result), file=self.stream, flush=True)
+                self._last_line = now
+
+    def message(self, text: str) -> None:
+        """Print a line above the live display (or plainly)."""
+        if self.mode == "none":
+            return
+        if self._progress is not None:
+            self._progress.console.print(text)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

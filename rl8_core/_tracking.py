@@ -1,0 +1,187 @@
+"""MLflow tracking: params, buffered per-iteration metrics, artifacts.
+
+Metrics are queued and written by a background thread in batches, so a
+training iteration never waits on the tracking store.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rl8_core._train_config import TrackingConfig
+
+__all__ = ["Tracker", "flatten_params"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_PARAMS_PER_BATCH = 100
+_MAX_METRICS_PER_BATCH = 1000
+_MAX_PARAM_LENGTH = 6000
+_TICK = object()
+
+
+def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested config data into dotted ``key -> str(value)`` MLflow params.
+
+    Examples:
+        >>> flatten_params({"learner": {"lr": 0.001}, "seed": 1})
+        {'learner.lr': '0.001', 'seed': '1'}
+    """
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten_params(value, f"{name}."))
+        else:
+            out[name] = str(value)[:_MAX_PARAM_LENGTH]
+    return out
+
+
+class Tracker:
+    """One MLflow run: ``start``, ``log_metrics`` (buffered), ``log_artifacts``, ``end``.
+
+    Args:
+        config: URI, experiment and run name, flush interval.
+
+    Examples:
+        >>> import tempfile
+        >>> from rl8_core import TrackingConfig
+        >>> uri = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
+        >>> tracker = Tracker(TrackingConfig(uri=uri, experiment="doc"))
+        >>> run_id = tracker.start({"seed": 0})
+        >>> tracker.log_metrics({"losses/vf": 1.5}, step=1)
+        >>> tracker.end()
+        >>> import mlflow
+        >>> mlflow.MlflowClient(uri).get_run(run_id).data.metrics["losses/vf"]
+        1.5
+    """
+
+    def __init__(self, config: TrackingConfig) -> None:
+        import mlflow  # noqa: PLC0415 - mlflow takes a second to import; only tracked runs pay it
+
+        self.config = config
+        self._mlflow = mlflow
+        self.uri = config.uri or mlflow.get_tracking_uri()
+        self.client = mlflow.MlflowClient(self.uri)
+        self.run_id: str | None = None
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(
+        self, params: Mapping[str, Any], tags: Mapping[str, str] | None = None, *, run_id: str | None = None
+    ) -> str:
+        """Create the run (or continue ``run_id`` if the store has it), log ``params``; return the run id.
+
+        Continuing a run logs no params again (MLflow params are immutable).
+        """
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        if run_id is not None:
+            try:
+                self.client.update_run(run_id, status="RUNNING")
+                self.run_id = run_id
+            except MlflowException:
+                logger.info("MLflow run %s not found in %s; starting a new run", run_id, self.uri)
+        if self.run_id is None:
+            exp = self.client.get_experiment_by_name(self.config.experiment)
+            exp_id = exp.experiment_id if exp is not None else self.client.create_experiment(self.config.experiment)
+            run = self.client.create_run(exp_id, run_name=self.config.run_name, tags=dict(tags or {}))
+            self.run_id = run.info.run_id
+            self.log_params(params)
+        self._thread = threading.Thread(target=self._writer, name="rl8-mlflow", daemon=True)
+        self._thread.start()
+        return self.run_id
+
+    @property
+    def run_name(self) -> str:
+        """The run's name as MLflow stored it."""
+        assert self.run_id is not None  # noqa: S101 - after start()
+        return str(self.client.get_run(self.run_id).info.run_name)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params now (flattened to dotted keys, in batches of MLflow's limit)."""
+        from mlflow.entities import Param  # noqa: PLC0415
+
+        flat = flatten_params(params)
+        items = [Param(k, v) for k, v in flat.items()]
+        for i in range(0, len(items), _MAX_PARAMS_PER_BATCH):
+            self.client.log_batch(self._run(), params=items[i : i + _MAX_PARAMS_PER_BATCH], synchronous=True)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Queue metrics for ``step``; non-finite values are dropped (MLflow rejects NaN in some stores)."""
+        if self._error is not None:
+            raise RuntimeError(f"MLflow logging failed earlier: {self._error}") from self._error
+        clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        self._queue.put((clean, step, int(time.time() * 1000)))
+
+    def _writer(self) -> None:
+        from mlflow.entities import Metric  # noqa: PLC0415
+
+        pending: list[Metric] = []
+        last = time.monotonic()
+        finished = False
+        while not finished:
+            try:
+                item = self._queue.get(timeout=self.config.flush_every_s)
+            except queue.Empty:
+                item = _TICK
+            if item is None:
+                finished = True
+            elif isinstance(item, tuple):
+                metrics, step, ts = item
+                pending.extend(Metric(k, v, ts, step) for k, v in metrics.items())
+            due = finished or item is _TICK or time.monotonic() - last >= self.config.flush_every_s
+            if pending and due:
+                try:
+                    for i in range(0, len(pending), _MAX_METRICS_PER_BATCH):
+                        self.client.log_batch(self._run(), metrics=pending[i : i + _MAX_METRICS_PER_BATCH])
+                except Exception as exc:  # surfaced to the training loop on the next log call
+                    logger.error("MLflow metric logging failed: %s", exc)
+                    self._error = exc
+                pending = []
+                last = time.monotonic()
+
+    def flush(self) -> None:
+        """Write every queued metric now (restarts the writer afterwards)."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError(f"MLflow logging failed: {self._error}") from self._error
+        self._thread = threading.Thread(target=self._writer, name="rl8-mlflow", daemon=True)
+        self._thread.start()
+
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a directory (e.g. the final checkpoint) to the run's artifacts."""
+        self.client.log_artifacts(self._run(), str(local_dir), artifact_path=artifact_path)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set run tags."""
+        for key, value in tags.items():
+            self.client.set_tag(self._run(), key, value)
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Flush metrics and mark the run ``FINISHED``, ``FAILED`` or ``KILLED``."""
+        if self.run_id is None:
+            return
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        self.client.set_terminated(self.run_id, status=status)
+        if self._error is not None:
+            raise RuntimeError(f"MLflow logging failed: {self._error}") from self._error
+
+    def _run(self) -> str:
+        if self.run_id is None:
+            raise RuntimeError("Tracker.start() has not been called")
+        return self.run_id

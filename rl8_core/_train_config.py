@@ -1,0 +1,260 @@
+"""``TrainConfig``: everything a training run needs, from YAML, JSON or code."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+from rl8_core._config import config_from_mapping, config_to_dict
+from rl8_core._learner import LearnerConfig
+from rl8_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rl8_core._registry import Registry
+
+__all__ = [
+    "CheckpointConfig",
+    "EvalConfig",
+    "StopConfig",
+    "TrackingConfig",
+    "TrainConfig",
+    "apply_overrides",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopConfig:
+    """When ``Trainer.run`` stops (``stop:``); the first condition met ends the run."""
+
+    return_mean: float | None = None
+    """Stop once the mean return of the last ``window`` finished episodes reaches this."""
+    window: int = 20
+    """Finished episodes averaged for ``episodes/return_mean``."""
+    env_steps: int | None = 100_000
+    """Stop after this many env steps."""
+    wall_time_s: float | None = None
+    """Stop after this many seconds of training."""
+    plateau_iterations: int | None = None
+    """Stop when ``episodes/return_mean`` has not improved by ``plateau_min_delta`` for this many iterations."""
+    plateau_min_delta: float = 0.0
+    """Improvement that resets the plateau counter."""
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """Evaluation after training and with ``rl8 eval`` (``eval:``)."""
+
+    episodes: int = 10
+    """Episodes per evaluation."""
+    num_envs: int = 10
+    """Envs stepped in parallel while evaluating."""
+    deterministic: bool = True
+    """Act with ``forward_inference`` (deterministic) rather than by sampling."""
+    every: int = 0
+    """Evaluate every this many iterations during training (0: only at the end)."""
+    at_end: bool = True
+    """Evaluate once when ``run`` finishes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackingConfig:
+    """MLflow tracking (``tracking:``)."""
+
+    enabled: bool = True
+    """Log params, per-iteration metrics and the final checkpoint to MLflow."""
+    uri: str | None = None
+    """Tracking URI; ``null`` uses ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db`` in the working directory."""
+    experiment: str = "rl8"
+    """Experiment name."""
+    run_name: str | None = None
+    """Run name; ``null`` lets MLflow pick one."""
+    flush_every_s: float = 2.0
+    """Send buffered metrics at most this often (training never waits on the store)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointConfig:
+    """Checkpoints (``checkpoint:``)."""
+
+    dir: str = "checkpoints"
+    """Directory for checkpoints; each run writes into its own subdirectory."""
+    every: int = 0
+    """Save every this many iterations (0: only at the end)."""
+    keep: int = 3
+    """Keep at most this many periodic checkpoints (the final one is always kept)."""
+    at_end: bool = True
+    """Save when ``run`` finishes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """A training run: env, algorithm, module, learner, stopping, tracking and checkpoints.
+
+    Components are named by registry name or import path. ``from_file`` reads
+    YAML or JSON; unknown keys and wrong types are rejected with the dotted key.
+
+    Examples:
+        >>> cfg = TrainConfig.from_mapping({"env": "CartPole-v1", "learner": {"lr": 1e-3}})
+        >>> cfg.learner.lr, cfg.algorithm
+        (0.001, 'ppo')
+        >>> TrainConfig.from_mapping({"lerner": {}})
+        Traceback (most recent call last):
+        ...
+        rl8_core.errors.ConfigError: config: unknown key 'lerner' (did you mean 'learner'?); known keys: ...
+    """
+
+    env: str = "CartPole-v1"
+    """Env: a registry name (``cartpole``), an import path, or a gymnasium id (``CartPole-v1``)."""
+    env_config: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options for the env factory (for gymnasium ids: ``gymnasium.make`` kwargs, ``vectorization``)."""
+    num_envs: int = 8
+    """Envs stepped together."""
+    horizon: int = 32
+    """Steps per env per iteration (a rollout is ``horizon x num_envs`` steps)."""
+    algorithm: str = "ppo"
+    """Algorithm by registry name or import path."""
+    algorithm_config: Mapping[str, Any] = field(default_factory=dict)
+    """Options of the algorithm, validated by its config class."""
+    module: str | None = None
+    """RLModule class by import path; ``null`` uses the algorithm's default."""
+    catalog: str | None = None
+    """Catalog class by import path; ``null`` uses the algorithm's default."""
+    model_config: Mapping[str, Any] = field(default_factory=dict)
+    """Options of the module and catalog (``encoder``, ``encoder_config``, ``normalize_obs``, ...)."""
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    """Optimiser and update options."""
+    stop: StopConfig = field(default_factory=StopConfig)
+    """Stop conditions of ``run``."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    """Evaluation options."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """MLflow options."""
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    """Checkpoint options."""
+    seed: int = 0
+    """Seed of torch, the envs and everything else random."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ..."""
+    env_device: str | None = None
+    """Device of torch-native envs; ``null`` uses ``device``."""
+    check_specs: Literal["first", "always", "never"] = "first"
+    """Spec checks: during the first iteration only, always, or never."""
+    progress: Literal["auto", "rich", "plain", "none"] = "auto"
+    """Progress display: a live bar on a terminal, periodic lines otherwise."""
+    num_threads: int | None = None
+    """``torch.set_num_threads`` for the run; ``null`` keeps torch's default."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_envs", "horizon"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, path: str = "config") -> TrainConfig:
+        """Validate a plain mapping (parsed YAML/JSON) into a ``TrainConfig``."""
+        return config_from_mapping(cls, data, path=path)
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+        """Read a YAML (``.yaml``/``.yml``) or JSON file, apply ``key=value`` overrides, validate.
+
+        Raises:
+            ConfigError: For unreadable files, unknown keys and wrong types.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        try:
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: the top level must be a mapping of options, got {type(data).__name__}")
+        return cls.from_mapping(apply_overrides(data, overrides), path=path.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as plain data (what ``to_yaml`` writes)."""
+        return config_to_dict(self)
+
+    def to_yaml(self) -> str:
+        """Return the config as YAML that ``from_file`` reads back."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """Return a copy with top-level fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+    def validate_components(self, registry: Registry) -> None:
+        """Check that the named components exist and that their option mappings are valid.
+
+        Resolves the algorithm (validating ``algorithm_config``) and the catalog
+        (validating ``model_config``), so that a typo deep in a config fails
+        before any env starts.
+        """
+        from rl8_core._algorithm import Algorithm  # noqa: PLC0415 - avoids an import cycle
+
+        alg_cls = registry.resolve("algorithm", self.algorithm).obj
+        assert issubclass(alg_cls, Algorithm)  # noqa: S101 - the registry validated it
+        config_from_mapping(alg_cls.config_class, self.algorithm_config, path="algorithm_config")
+        catalog_cls: Any = None
+        if self.catalog is not None:
+            from rl8_core._registry import import_object  # noqa: PLC0415
+
+            catalog_cls = import_object(self.catalog)
+        elif self.module is None:
+            catalog_cls = alg_cls.default_module()[1]
+        config_class = getattr(catalog_cls, "config_class", None)
+        if config_class is not None:
+            config_from_mapping(config_class, self.model_config, path="model_config")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        # YAML 1.1 reads 3e-4 (no dot) as a string; a number was meant.
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return ``data`` with ``key.sub=value`` overrides applied (values parsed as YAML).
+
+    Examples:
+        >>> apply_overrides({"learner": {"lr": 1.0}}, ["learner.lr=3e-4", "seed=2"])
+        {'learner': {'lr': 0.0003}, 'seed': 2}
+    """
+    out: dict[str, Any] = copy.deepcopy(dict(data))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. learner.lr=3e-4)")
+        target = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            nxt = target.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a mapping")
+            target = nxt
+        target[parts[-1]] = _parse_value(value)
+    return out

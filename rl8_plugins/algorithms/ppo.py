@@ -1,0 +1,269 @@
+"""The ``ppo`` algorithm: Proximal Policy Optimization (Schulman et al., 2017)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+
+from catalogs import ActorCriticCatalog, ActorCriticModule
+from rl8_core import Algorithm, Columns, RLModule, RunningMeanStd, Schedule, hookimpl
+
+__all__ = ["PPO", "PPOConfig", "compute_gae", "rl8_algorithms"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PPOConfig:
+    """Options of PPO (``algorithm_config:`` in a train config)."""
+
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE's lambda: 0 is one-step TD, 1 is Monte Carlo."""
+    clip_eps: float = 0.2
+    """Clip range of the probability ratio (PPO paper, eq. 7)."""
+    clip_eps_schedule: tuple[tuple[float, float], ...] | None = None
+    """Piecewise-linear ``[[env_steps, clip_eps], ...]``; overrides ``clip_eps``."""
+    dual_clip: float | None = None
+    """Dual-clip bound c > 1 for negative advantages (Ye et al., 2020); ``null`` disables."""
+    vf_clip: float | None = None
+    """Clip value predictions to within this of the old ones (as in the PPO baselines); ``null`` disables."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    ent_coef_schedule: tuple[tuple[float, float], ...] | None = None
+    """Piecewise-linear ``[[env_steps, ent_coef], ...]``; overrides ``ent_coef``."""
+    target_kl: float | None = None
+    """Stop the epochs once a minibatch's approximate KL exceeds 1.5x this (as SB3); ``null`` disables."""
+    num_epochs: int = 10
+    """Passes over each rollout."""
+    minibatch_size: int | None = 64
+    """Samples per gradient step; ``null`` uses the whole rollout."""
+    normalize_advantages: bool = True
+    """Standardise advantages per minibatch."""
+    reward_scaling: bool = False
+    """Divide rewards by a running std of the discounted return (Engstrom et al., 2020)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        if self.num_epochs < 1:
+            raise ValueError(f"num_epochs must be >= 1, got {self.num_epochs}")
+        if self.minibatch_size is not None and self.minibatch_size < 1:
+            raise ValueError(f"minibatch_size must be >= 1 or null, got {self.minibatch_size}")
+        if self.dual_clip is not None and self.dual_clip <= 1.0:
+            raise ValueError(f"dual_clip must be > 1, got {self.dual_clip}")
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminateds: torch.Tensor,
+    truncateds: torch.Tensor,
+    *,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(advantages, value_targets)`` ``[t, n]`` by generalised advantage estimation.
+
+    ``next_values[t]`` is the value of the observation step ``t`` led to (the
+    final observation where an episode ended). A termination contributes no
+    bootstrap; a truncation bootstraps from ``next_values``; either ends the
+    recursion, so advantages never leak across episodes (Schulman et al., 2016,
+    eq. 16, with the time-limit handling of Pardo et al., 2018).
+
+    Examples:
+        >>> z = torch.zeros(2, 1, dtype=torch.bool)
+        >>> adv, tgt = compute_gae(torch.ones(2, 1), torch.zeros(2, 1), torch.zeros(2, 1), z, z,
+        ...                        gamma=0.5, gae_lambda=1.0)
+        >>> adv.squeeze(1).tolist()
+        [1.5, 1.0]
+    """
+    not_terminal = (~terminateds).to(values.dtype)
+    not_done = (~(terminateds | truncateds)).to(values.dtype)
+    deltas = rewards + gamma * next_values * not_terminal - values
+    advantages = torch.empty_like(values)
+    last = torch.zeros_like(values[0])
+    discount = gamma * gae_lambda
+    for t in range(values.shape[0] - 1, -1, -1):
+        last = deltas[t] + discount * not_done[t] * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+class PPO(Algorithm):
+    """Clipped-surrogate PPO with GAE, value clipping, dual clip, entropy bonus and target-KL stop.
+
+    Examples:
+        >>> ppo = PPO({"num_epochs": 4, "minibatch_size": None})
+        >>> ppo.num_epochs, ppo.minibatch_size
+        (4, None)
+    """
+
+    config_class = PPOConfig
+    config: PPOConfig
+
+    def __init__(self, config: PPOConfig | Mapping[str, Any] | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        self._clip_schedule = Schedule(cfg.clip_eps_schedule, default=cfg.clip_eps)
+        self._ent_schedule = Schedule(cfg.ent_coef_schedule, default=cfg.ent_coef)
+        self.clip_eps = self._clip_schedule(0)
+        self.ent_coef = self._ent_schedule(0)
+        self._return_rms = RunningMeanStd(())
+        self._running_return: torch.Tensor | None = None
+        self._metrics: dict[str, float] = {}
+
+    @classmethod
+    def default_module(cls) -> tuple[type[RLModule], Callable[..., Any] | None]:
+        """Return the actor-critic module and catalog."""
+        return ActorCriticModule, ActorCriticCatalog
+
+    @property
+    def num_epochs(self) -> int:
+        """Passes over each rollout."""
+        return self.config.num_epochs
+
+    @property
+    def minibatch_size(self) -> int | None:
+        """Samples per gradient step (``None``: whole rollout)."""
+        return self.config.minibatch_size
+
+    def on_iteration_start(self, env_steps: int) -> None:
+        """Apply the clip-range and entropy schedules."""
+        self.clip_eps = self._clip_schedule(env_steps)
+        self.ent_coef = self._ent_schedule(env_steps)
+
+    def _scale_rewards(self, rewards: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        # Engstrom et al. (2020), "Implementation Matters": divide by the std of
+        # the running discounted return, whose statistics persist across rollouts.
+        if self._running_return is None or self._running_return.shape != rewards.shape[1:]:
+            self._running_return = torch.zeros_like(rewards[0], dtype=torch.float64)
+        returns = torch.empty_like(rewards, dtype=torch.float64)
+        running = self._running_return.to(rewards.device)
+        for t in range(rewards.shape[0]):
+            running = running * self.config.gamma + rewards[t]
+            returns[t] = running
+            running = running * (~done[t])
+        self._running_return = running
+        self._return_rms.update(returns.cpu())
+        std = float((self._return_rms.var + 1e-8).sqrt())
+        return rewards / std
+
+    def postprocess(self, rollout: TensorDictBase, module: RLModule) -> TensorDictBase:
+        """Add GAE ``advantages`` and ``value_targets`` and flatten ``[t, n]`` to ``[t * n]``.
+
+        Values of truncated episodes' final observations and of the observations
+        after the last step come from one extra ``forward_train`` on just those.
+        """
+        cfg = self.config
+        rewards = rollout.get(Columns.REWARDS).float()
+        terminateds = rollout.get(Columns.TERMINATEDS)
+        truncateds = rollout.get(Columns.TRUNCATEDS) & ~terminateds
+        done = terminateds | truncateds
+        if cfg.reward_scaling:
+            rewards = self._scale_rewards(rewards, done)
+        values = rollout.get(Columns.VF_PREDS).float()
+        next_values = torch.zeros_like(values)
+        next_values[:-1] = values[1:]
+        need = truncateds.clone()
+        need[-1] |= ~done[-1]
+        if bool(need.any()):
+            next_obs = rollout.get(Columns.NEXT_OBS)[need]
+            with torch.no_grad():
+                out = module.forward_train(TensorDict({Columns.OBS: next_obs}, batch_size=next_obs.shape[:1]))
+            next_values[need] = out.get(Columns.VF_PREDS).float()
+        advantages, targets = compute_gae(
+            rewards, values, next_values, terminateds, truncateds, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda
+        )
+        var_targets = targets.var()
+        explained = 1.0 - (targets - values).var() / var_targets if var_targets > 0 else torch.tensor(float("nan"))
+        self._metrics = {"stats/explained_variance": float(explained)}
+        batch = rollout.exclude(Columns.NEXT_OBS, Columns.REWARDS).reshape(-1)
+        batch.set(Columns.ADVANTAGES, advantages.reshape(-1))
+        batch.set(Columns.VALUE_TARGETS, targets.reshape(-1))
+        return batch
+
+    def prepare_minibatch(self, minibatch: TensorDictBase) -> TensorDictBase:
+        """Standardise the minibatch's advantages (before any split for accumulation)."""
+        if not self.config.normalize_advantages or minibatch.batch_size[0] < 2:
+            return minibatch
+        adv = minibatch.get(Columns.ADVANTAGES)
+        out = minibatch.copy()
+        out.set(Columns.ADVANTAGES, (adv - adv.mean()) / (adv.std() + 1e-8))
+        return out
+
+    def loss(self, module: RLModule, minibatch: TensorDictBase) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Return the PPO loss: clipped surrogate + ``vf_coef`` * value loss - ``ent_coef`` * entropy.
+
+        ``ratio = exp(logp - old_logp)``; the surrogate is
+        ``min(ratio * adv, clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv)``
+        (PPO paper, eq. 7), bounded below by ``dual_clip * adv`` for negative
+        advantages when dual clipping is on.
+        """
+        cfg = self.config
+        out = module.forward_train(minibatch)
+        dist = module.make_action_dist(out.get(Columns.ACTION_DIST_INPUTS))
+        logp = dist.logp(minibatch.get(Columns.ACTIONS))
+        logratio = logp - minibatch.get(Columns.ACTION_LOGP).float()
+        ratio = logratio.exp()
+        adv = minibatch.get(Columns.ADVANTAGES)
+        eps = self.clip_eps
+        surrogate = torch.min(ratio * adv, ratio.clamp(1.0 - eps, 1.0 + eps) * adv)
+        if cfg.dual_clip is not None:
+            surrogate = torch.where(adv < 0, torch.max(surrogate, cfg.dual_clip * adv), surrogate)
+        policy_loss = -surrogate.mean()
+
+        values = out.get(Columns.VF_PREDS).float()
+        targets = minibatch.get(Columns.VALUE_TARGETS)
+        vf_loss_per = (values - targets).square()
+        if cfg.vf_clip is not None:
+            old = minibatch.get(Columns.VF_PREDS).float()
+            clipped = old + (values - old).clamp(-cfg.vf_clip, cfg.vf_clip)
+            vf_loss_per = torch.max(vf_loss_per, (clipped - targets).square())
+        vf_loss = 0.5 * vf_loss_per.mean()
+        entropy = dist.entropy().mean()
+        loss = policy_loss + cfg.vf_coef * vf_loss - self.ent_coef * entropy
+        with torch.no_grad():
+            metrics = {
+                "losses/total": loss.detach(),
+                "losses/policy": policy_loss.detach(),
+                "losses/vf": vf_loss.detach(),
+                "losses/entropy": entropy.detach(),
+                # Schulman's unbiased, low-variance estimator of KL(old || new).
+                "stats/approx_kl": ((ratio - 1.0) - logratio).mean(),
+                "stats/clip_fraction": ((ratio - 1.0).abs() > eps).float().mean(),
+            }
+        return loss, metrics
+
+    def should_stop_epochs(self, metrics: Mapping[str, torch.Tensor]) -> bool:
+        """Stop when the approximate KL exceeds 1.5x ``target_kl`` (SB3's rule)."""
+        if self.config.target_kl is None:
+            return False
+        return bool(metrics["stats/approx_kl"] > 1.5 * self.config.target_kl)
+
+    def iteration_metrics(self) -> dict[str, float]:
+        """Return metrics of the last postprocessing and the current coefficients."""
+        return {**self._metrics, "stats/clip_eps": self.clip_eps, "stats/ent_coef": self.ent_coef}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the reward-scaling statistics."""
+        return {"return_rms": self._return_rms.state_dict(), "running_return": self._running_return}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore the reward-scaling statistics."""
+        self._return_rms.load_state_dict(state["return_rms"])
+        self._running_return = state["running_return"]
+
+
+@hookimpl
+def rl8_algorithms() -> dict[str, type[Algorithm]]:
+    """Register ``ppo``."""
+    return {"ppo": PPO}

@@ -1,0 +1,68 @@
+"""The real ``rl8 train`` and ``rl8 eval`` commands, run as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+
+RL8 = str(Path(sys.executable).parent / "rl8")
+
+
+def run_rl8(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([RL8, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_broken_config_fails_with_a_message_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("env: cartpole\nlearner:\n  lr: 1e-3\n  max_grad_nrom: 1.0\n")
+    proc = run_rl8("train", "bad.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown key 'max_grad_nrom' (did you mean 'max_grad_norm'?)" in proc.stderr
+    assert "bad.yaml.learner" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    (tmp_path / "bad_alg.yaml").write_text("algorithm_config:\n  gae_lambda: lots\n")
+    proc = run_rl8("train", "bad_alg.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "algorithm_config.gae_lambda: expected float, got 'lots' (str)" in proc.stderr
+
+    proc = run_rl8("train", "--set", "env=no_such_env", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown env 'no_such_env'" in proc.stderr
+
+
+def test_help_lists_every_option(tmp_path: Path) -> None:
+    proc = run_rl8("train", "--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for option in ("learner.lr", "stop.return_mean", "tracking.uri", "algorithm_config.clip_eps", "check_specs"):
+        assert option in proc.stdout, option
+
+
+def test_train_then_eval_a_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "tiny.yaml").write_text(
+        "env: cartpole\nnum_envs: 4\nhorizon: 16\nstop:\n  env_steps: 128\n"
+        "algorithm_config:\n  num_epochs: 1\neval:\n  episodes: 2\n  num_envs: 2\n"
+        "tracking:\n  experiment: cli\n"
+    )
+    proc = run_rl8("train", "tiny.yaml", "--set", "progress=plain", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert result["counters/env_steps"] == 128
+    assert "done after 2 iterations" in proc.stdout
+    run_dirs = list((tmp_path / "checkpoints").iterdir())
+    assert len(run_dirs) == 1
+    proc = run_rl8("eval", str(run_dirs[0]), "--episodes", "3", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["eval/episodes"] == 3
+    proc = run_rl8("eval", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "neither a training checkpoint" in proc.stderr
+    client = mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("cli")
+    assert exp is not None
+    assert client.search_runs([exp.experiment_id])[0].info.status == "FINISHED"
