@@ -273,10 +273,11 @@ class RLModule(nn.Module):
             in_spec, out_spec, in_context, out_context = self._checks[mode]
             # Shared so that unbound dims (the batch dim ``b``) must agree between input and output.
             bindings: dict[str, tuple[int, str]] = {}
-            if in_spec is not None:
+            # ``matches`` is the cheap test; ``check`` runs only to explain a mismatch.
+            if in_spec is not None and not in_spec.matches(batch, bindings):
                 check(in_spec, batch, context=in_context, bindings=bindings)
             out = fn(self._preprocess(batch))
-            if out_spec is not None:
+            if out_spec is not None and not out_spec.matches(out, bindings):
                 check(out_spec, out, context=out_context, bindings=bindings)
         else:
             out = fn(self._preprocess(batch))
