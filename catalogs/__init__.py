@@ -10,14 +10,28 @@ Examples:
 from __future__ import annotations
 
 from catalogs._actor_critic import ActorCriticCatalog, ActorCriticConfig, ActorCriticModule, FreeParamHead
-from catalogs._catalog import Catalog, ModelConfig, Rule
+from catalogs._catalog import (
+    ActionDistChoice,
+    Catalog,
+    EncoderChoice,
+    LeafActionDistConfig,
+    LeafEncoderConfig,
+    ModelConfig,
+    Rule,
+    apply_action_mask,
+)
 
 __all__ = [
+    "ActionDistChoice",
     "ActorCriticCatalog",
     "ActorCriticConfig",
     "ActorCriticModule",
     "Catalog",
+    "EncoderChoice",
     "FreeParamHead",
+    "LeafActionDistConfig",
+    "LeafEncoderConfig",
     "ModelConfig",
     "Rule",
+    "apply_action_mask",
 ]

@@ -10,9 +10,9 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
-from catalogs._catalog import Catalog, ModelConfig
-from rl8_core import Columns, Encoder, RLModule, build_mlp
-from specs import FLOAT_DTYPES, TensorShape
+from catalogs._catalog import Catalog, ModelConfig, apply_action_mask
+from rl8_core import Columns, ConfigError, Encoder, RLModule, build_mlp
+from specs import FLOAT_DTYPES, Composite, TensorShape, TensorSpec
 
 __all__ = ["ActorCriticCatalog", "ActorCriticConfig", "ActorCriticModule", "FreeParamHead"]
 
@@ -22,7 +22,7 @@ class ActorCriticConfig(ModelConfig):
     """Options of the actor-critic catalog (``model_config`` keys)."""
 
     shared_encoder: bool = False
-    """Use one encoder for policy and value function (else two of the same kind)."""
+    """Use one encoder (tree) for policy and value function (else two built alike, sharing nothing)."""
     pi_hiddens: tuple[int, ...] = ()
     """Hidden layers of the policy head, after the encoder."""
     vf_hiddens: tuple[int, ...] = ()
@@ -70,15 +70,35 @@ class ActorCriticCatalog(Catalog):
     config: ActorCriticConfig
 
     def build_actor_critic_encoders(self) -> tuple[Encoder, Encoder | None]:
-        """Return ``(pi_encoder, vf_encoder)``; ``vf_encoder`` is ``None`` when shared."""
-        pi = self.build_encoder()
-        return pi, None if self.config.shared_encoder else self.build_encoder()
+        """Return ``(pi_encoder, vf_encoder)``; ``vf_encoder`` is ``None`` when shared.
+
+        Both encode ``encoder_observation_spec()`` (the observation without the
+        action mask); with ``composite``/``cnn`` encoders each is a whole tree.
+        """
+        spec = self.encoder_observation_spec()
+        pi = self.build_encoder(spec)
+        return pi, None if self.config.shared_encoder else self.build_encoder(spec)
 
     def build_pi_head(self, input_dim: int) -> nn.Module:
-        """Return the policy head mapping features ``[b, input_dim]`` to ``action_dist_inputs`` ``[b, a]``."""
+        """Return the policy head mapping features ``[b, input_dim]`` to ``action_dist_inputs`` ``[b, a]``.
+
+        Raises:
+            ConfigError: If an action mask does not have one entry per input of the distribution.
+        """
         dist = self.get_action_dist_cls()
         cfg = self.get_action_dist_config()
         n = dist.required_inputs(self.action_spec, **cfg)
+        mask_key = self.get_action_mask_key()
+        if mask_key is not None:
+            assert isinstance(self.observation_spec, Composite)
+            mask = self.observation_spec[mask_key]
+            assert isinstance(mask, TensorSpec)
+            if mask.numel != n:
+                raise ConfigError(
+                    f"the action mask {mask_key!r} ({mask!r}) has {mask.numel} entries but distribution "
+                    f"{self.get_action_dist_name()!r} takes {n} inputs for {self.action_spec!r}; "
+                    "set model_config.action_mask_key to null or use a distribution with one logit per action"
+                )
         free = dist.state_independent_inputs(self.action_spec, **cfg) if self.config.free_log_std else 0
         net = build_mlp(
             input_dim, self.config.pi_hiddens, activation=self.config.head_activation, out_dim=n - free, out_gain=0.01
@@ -89,12 +109,24 @@ class ActorCriticCatalog(Catalog):
         """Return the value head mapping features ``[b, input_dim]`` to values ``[b, 1]``."""
         return build_mlp(input_dim, self.config.vf_hiddens, activation=self.config.head_activation, out_dim=1)
 
+    def describe(self) -> dict[str, Any]:
+        """Say what this catalog builds, ``shared_encoder`` included (see ``Catalog.describe``)."""
+        return {**super().describe(), "shared_encoder": self.config.shared_encoder}
+
+    def _describe_text_extra(self) -> list[str]:
+        if self.config.shared_encoder:
+            return ["encoders: one, shared by the policy and value heads"]
+        return ["encoders: two built alike, one for the policy head and one for the value head"]
+
 
 class ActorCriticModule(RLModule):
     """The default module for actor-critic algorithms such as PPO.
 
     ``forward_exploration`` and ``forward_train`` return ``action_dist_inputs``
-    and ``vf_preds``; ``forward_inference`` only ``action_dist_inputs``.
+    and ``vf_preds``; ``forward_inference`` only ``action_dist_inputs``. When
+    the catalog finds an action mask (``catalog.get_action_mask_key()``), the
+    encoders see the observation without it and every forward masks the
+    policy logits with ``apply_action_mask``.
 
     Examples:
         >>> from specs import Box, Discrete
@@ -115,14 +147,30 @@ class ActorCriticModule(RLModule):
         self.vf_encoder = vf_encoder
         self.pi = self.catalog.build_pi_head(self.pi_encoder.output_dim)
         self.vf = self.catalog.build_vf_head((vf_encoder or self.pi_encoder).output_dim)
+        #: Top-level observation key of the action mask, or ``None``.
+        self.action_mask_key = self.catalog.get_action_mask_key()
+
+    def _policy(self, features: torch.Tensor, obs: torch.Tensor | TensorDictBase) -> torch.Tensor:
+        inputs: torch.Tensor = self.pi(features)
+        if self.action_mask_key is not None:
+            assert isinstance(obs, TensorDictBase)
+            inputs = apply_action_mask(inputs, obs.get(self.action_mask_key))
+        return inputs
+
+    def _encoder_input(self, obs: torch.Tensor | TensorDictBase) -> torch.Tensor | TensorDictBase:
+        if self.action_mask_key is None:
+            return obs
+        assert isinstance(obs, TensorDictBase)
+        return obs.exclude(self.action_mask_key)
 
     def _pi_and_vf(self, batch: TensorDictBase) -> TensorDictBase:
         obs = batch.get(Columns.OBS)
-        pi_features = self.pi_encoder(obs)
-        vf_features = pi_features if self.vf_encoder is None else self.vf_encoder(obs)
+        enc_obs = self._encoder_input(obs)
+        pi_features = self.pi_encoder(enc_obs)
+        vf_features = pi_features if self.vf_encoder is None else self.vf_encoder(enc_obs)
         return TensorDict(
             {
-                Columns.ACTION_DIST_INPUTS: self.pi(pi_features),
+                Columns.ACTION_DIST_INPUTS: self._policy(pi_features, obs),
                 Columns.VF_PREDS: self.vf(vf_features).squeeze(-1),
             },
             batch_size=batch.batch_size,
@@ -135,7 +183,8 @@ class ActorCriticModule(RLModule):
         return self._pi_and_vf(batch)
 
     def _forward_inference(self, batch: TensorDictBase) -> TensorDictBase:
-        inputs = self.pi(self.pi_encoder(batch.get(Columns.OBS)))
+        obs = batch.get(Columns.OBS)
+        inputs = self._policy(self.pi_encoder(self._encoder_input(obs)), obs)
         return TensorDict({Columns.ACTION_DIST_INPUTS: inputs}, batch_size=batch.batch_size)
 
     def _with_values(self, spec: Any) -> Any:

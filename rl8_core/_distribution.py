@@ -50,6 +50,10 @@ class Distribution(ABC):
 
     #: Whether ``rsample`` gives reparameterised (differentiable) samples.
     has_rsample: ClassVar[bool] = False
+    #: When true, a catalog resolves one distribution per leaf of a Composite
+    #: action spec and passes them as the ``leaves`` option (dotted path ->
+    #: (class, options)).
+    takes_leaf_dists: ClassVar[bool] = False
 
     def __init__(self, inputs: torch.Tensor, action_spec: Spec, **config: Any) -> None:
         if config:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from tensordict import TensorDictBase
@@ -98,6 +98,10 @@ class Encoder(nn.Module, ABC):
 
     #: Width of the features ``forward`` returns.
     output_dim: int
+    #: When true, a catalog builds one encoder per top-level key of a ``Composite``
+    #: observation spec (recursively, by the rule table or per-leaf overrides) and
+    #: passes them as ``encoders: dict[str, Encoder]``.
+    takes_sub_encoders: ClassVar[bool] = False
 
     def __init__(self, observation_spec: Spec, **config: Any) -> None:
         super().__init__()

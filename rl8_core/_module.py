@@ -141,7 +141,11 @@ class RLModule(nn.Module):
         if not isinstance(normalize, bool):
             raise ConfigError(f"model_config.normalize_obs: expected bool (true/false), got {normalize!r}")
         #: Running observation normaliser, when ``normalize_obs`` is set.
-        self.obs_normalizer: ObsNormalizer | None = ObsNormalizer(observation_spec) if normalize else None
+        # An action mask is data, not a measurement: it is never normalised.
+        mask_key = getattr(self.catalog, "get_action_mask_key", lambda: None)()
+        self.obs_normalizer: ObsNormalizer | None = (
+            ObsNormalizer(observation_spec, exclude=[mask_key] if mask_key else []) if normalize else None
+        )
         self.setup()
         #: The action distribution class (``None``: forwards must return actions).
         self.action_dist_cls: type[Distribution] | None = self.get_action_dist_cls()

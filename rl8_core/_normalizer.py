@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from tensordict import TensorDictBase
 from torch import nn
@@ -73,42 +75,47 @@ class ObsNormalizer(nn.Module):
         torch.Size([4, 3])
     """
 
-    def __init__(self, observation_spec: Spec, *, clip: float = 10.0) -> None:
+    def __init__(
+        self, observation_spec: Spec, *, clip: float = 10.0, exclude: Sequence[str | tuple[str, ...]] = ()
+    ) -> None:
         super().__init__()
         self.observation_spec = observation_spec
+        skip = {(e,) if isinstance(e, str) else tuple(e) for e in exclude}
+        #: Paths of the normalised leaves; statistics ``leaf{i}`` belong to ``paths[i]``.
         self.paths: list[tuple[str, ...]] = []
-        stats: dict[str, RunningMeanStd] = {}
+        stats: list[RunningMeanStd] = []
         if isinstance(observation_spec, Composite):
             for path, leaf in observation_spec.leaves():
-                if _normalizable(leaf):
+                if _normalizable(leaf) and not any(path[: len(s)] == s for s in skip):
                     self.paths.append(path)
-                    stats["__".join(path)] = RunningMeanStd(leaf.shape, clip=clip)
+                    stats.append(RunningMeanStd(leaf.shape, clip=clip))
         elif isinstance(observation_spec, TensorSpec) and _normalizable(observation_spec):
-            stats["obs"] = RunningMeanStd(observation_spec.shape, clip=clip)
-        self.stats = nn.ModuleDict(stats)
+            stats.append(RunningMeanStd(observation_spec.shape, clip=clip))
+        # Positional names: any string is a valid Composite key, so joining paths could collide.
+        self.stats = nn.ModuleList(stats)
 
-    def _leaf(self, path: tuple[str, ...]) -> RunningMeanStd:
-        module = self.stats["__".join(path)]
-        assert isinstance(module, RunningMeanStd)
+    def _leaf(self, index: int) -> RunningMeanStd:
+        module = self.stats[index]
+        assert isinstance(module, RunningMeanStd)  # noqa: S101 - built that way in __init__
         return module
 
     @torch.no_grad()
     def update(self, obs: torch.Tensor | TensorDictBase) -> None:
         """Fold a batch of observations into the running statistics."""
         if isinstance(obs, TensorDictBase):
-            for path in self.paths:
-                self._leaf(path).update(obs.get(path))
-        elif "obs" in self.stats:
-            self._leaf(("obs",)).update(obs)
+            for i, path in enumerate(self.paths):
+                self._leaf(i).update(obs.get(path))
+        elif len(self.stats):
+            self._leaf(0).update(obs)
 
     def forward(self, obs: torch.Tensor | TensorDictBase) -> torch.Tensor | TensorDictBase:
         """Return normalised observations (a shallow copy for TensorDicts)."""
         if isinstance(obs, TensorDictBase):
             out = obs.copy()
-            for path in self.paths:
-                out.set(path, self._leaf(path)(obs.get(path)))
+            for i, path in enumerate(self.paths):
+                out.set(path, self._leaf(i)(obs.get(path)))
             return out
-        if "obs" in self.stats:
-            normalized: torch.Tensor = self._leaf(("obs",))(obs)
+        if len(self.stats):
+            normalized: torch.Tensor = self._leaf(0)(obs)
             return normalized
         return obs

@@ -36,7 +36,7 @@ from tensordict import TensorDictBase
 
 from rl8_core._distribution import Distribution
 from rl8_core._encoder import Encoder
-from rl8_core._registry import Registry, using_registry
+from rl8_core._registry import BUILTIN_DISTRIBUTION, Registry, get_registry, using_registry
 from rl8_core.errors import PluginError
 from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec
 
@@ -54,6 +54,9 @@ BATCH_SIZE = 4
 SEED = 0
 
 Specs = Iterable[Spec] | Mapping[str, Spec] | None
+#: A leaf's distribution class and its options, as in the ``leaves`` option of a
+#: distribution with ``takes_leaf_dists``.
+LeafDist = tuple[type[Distribution], Mapping[str, Any]]
 
 
 @contextmanager
@@ -226,7 +229,13 @@ def _check_one_encoder(encoder: Any, spec: Spec, where: str) -> None:
         _require_close(clone(obs), full, where, "a cloudpickle round trip changed the outputs")
 
 
-def check_distribution(dist_cls: type[Distribution], specs: Specs = None, **config: Any) -> list[Spec]:
+def check_distribution(
+    dist_cls: type[Distribution],
+    specs: Specs = None,
+    *,
+    leaf_dists: Callable[[Spec], LeafDist] | None = None,
+    **config: Any,
+) -> list[Spec]:
     """Check a ``Distribution`` subclass against the distribution contract.
 
     For each action spec (default: ``example_action_specs()``) that
@@ -250,6 +259,13 @@ def check_distribution(dist_cls: type[Distribution], specs: Specs = None, **conf
     Args:
         dist_cls: The distribution class.
         specs: Action specs, or a mapping from labels to specs.
+        leaf_dists: For a class with ``takes_leaf_dists`` and a ``Composite``
+            spec, when ``config`` has no ``leaves``: gives ``(class, options)``
+            for each leaf spec, and the check passes them as the ``leaves``
+            option (dotted path -> pair), as a catalog would. Default: the
+            first distribution in ``get_registry()`` that supports the leaf
+            (rl8-core's built-ins first, then by name), without options; a
+            composite with a leaf nothing supports is skipped.
         **config: Keyword options passed to ``required_inputs`` and the constructor.
 
     Returns:
@@ -291,18 +307,40 @@ def check_distribution(dist_cls: type[Distribution], specs: Specs = None, **conf
         if not dist_cls.supports(spec):
             rejected.append(f"{label}: supports() is False")
             continue
+        spec_config = config
+        if dist_cls.takes_leaf_dists and isinstance(spec, Composite) and "leaves" not in config:
+            try:
+                leaves = {".".join(path): (leaf_dists or _registered_leaf_dist)(leaf) for path, leaf in spec.leaves()}
+            except LookupError as exc:
+                rejected.append(f"{label}: {exc}")
+                continue
+            spec_config = {**config, "leaves": leaves}
         try:
-            n = dist_cls.required_inputs(spec, **config)
+            n = dist_cls.required_inputs(spec, **spec_config)
         except (TypeError, ValueError) as exc:
             rejected.append(f"{label}: {type(exc).__name__}: {exc}")
             continue
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEED)
-            _check_one_distribution(dist_cls, spec, n, config, where)
+            _check_one_distribution(dist_cls, spec, n, spec_config, where)
         accepted.append(spec)
     if not accepted:
         raise AssertionError(f"distribution {name} accepted none of the specs: " + "; ".join(rejected))
     return accepted
+
+
+def _registered_leaf_dist(leaf: Spec) -> LeafDist:
+    """Return the first registered distribution supporting ``leaf`` (rl8-core's first, then by name).
+
+    Raises:
+        LookupError: If none does.
+    """
+    components = get_registry().components("distribution")
+    for info in sorted(components, key=lambda c: (c.distribution != BUILTIN_DISTRIBUTION, c.name)):
+        cls = info.obj
+        if isinstance(cls, type) and issubclass(cls, Distribution) and not cls.takes_leaf_dists and cls.supports(leaf):
+            return cls, {}
+    raise LookupError(f"no registered distribution supports the leaf {leaf!r}")
 
 
 def _check_one_distribution(

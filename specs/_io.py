@@ -326,7 +326,8 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
 
     Args:
         spec: Mapping from keys to leaf specs or nested mappings of them.
-        optional: Keys that may be absent; checked only when present.
+        optional: Keys that may be absent; checked only when present. A prefix of
+            nested keys makes each leaf below it optional.
         strict: Whether keys not in the spec are errors.
 
     Examples:
@@ -351,9 +352,11 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
         self._flatten(spec or {}, (), opt)
         for key in optional:
             path = to_path(key)
-            if path not in self._leaves:
+            # A prefix of nested keys makes every leaf below it optional.
+            below = [p for p in self._leaves if p[: len(path)] == path]
+            if not below:
                 raise KeyError(f"optional key {format_path(path)!r} is not in the spec")
-            opt.add(path)
+            opt.update(below)
         self._optional = frozenset(opt)
         self.strict = strict
         self._items = tuple(

@@ -71,7 +71,10 @@ class Categorical(Distribution):
         Works on the raw logits (normalising does not change the argmax);
         cheaper than ``torch.multinomial`` at every batch size we measured.
         """
-        gumbel = -torch.log(-torch.log(torch.rand_like(self.raw_logits)))
+        # A uniform draw of exactly 0 would give -inf noise and could let a masked
+        # (finfo.min) action win when it is the only valid one's draw; clamp it away.
+        uniform = torch.rand_like(self.raw_logits).clamp_(min=torch.finfo(torch.float32).tiny)
+        gumbel = -torch.log(-torch.log(uniform))
         return self._to_action((self.raw_logits + gumbel).argmax(-1))
 
     def deterministic_sample(self) -> torch.Tensor:

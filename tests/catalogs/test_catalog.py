@@ -115,6 +115,23 @@ def test_describe_names_specs_and_choices_without_building() -> None:
         "action_spec": repr(Box((2,), -1.0, 1.0)),
         "encoder": "mlp",
         "action_dist": "normal",
+        "action_mask": None,
+        "encoder_tree": {
+            "path": "",
+            "spec": repr(Box((4,))),
+            "component": "mlp",
+            "options": {},
+            "reason": "rule: any other Box, Discrete, MultiDiscrete, MultiBinary",
+            "children": {},
+        },
+        "action_dist_tree": {
+            "path": "",
+            "spec": repr(Box((2,), -1.0, 1.0)),
+            "component": "normal",
+            "options": {},
+            "reason": "rule: Box",
+            "leaves": {},
+        },
     }
     assert cat.components() == []  # describing resolves nothing
 

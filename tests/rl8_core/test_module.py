@@ -640,13 +640,13 @@ def test_obs_normalisation_is_applied_saved_and_restored(tmp_path: Path) -> None
     normed = m.forward_inference(batch)[Columns.ACTIONS]
     assert not torch.allclose(normed, plain.forward_inference(batch)[Columns.ACTIONS])
     assert torch.equal(batch[Columns.OBS], obs_before)  # the caller's batch is not modified
-    assert "obs_normalizer.stats.obs.mean" in m.get_state()
+    assert "obs_normalizer.stats.0.mean" in m.get_state()
 
     restored = RLModule.from_checkpoint(m.save_to_path(tmp_path / "ckpt"))
     assert restored.obs_normalizer is not None
     for key in ("mean", "var", "count"):
         assert torch.equal(
-            getattr(restored.obs_normalizer.stats["obs"], key), getattr(m.obs_normalizer.stats["obs"], key)
+            getattr(restored.obs_normalizer.stats[0], key), getattr(m.obs_normalizer.stats[0], key)
         )
     assert torch.equal(restored.forward_inference(batch)[Columns.ACTIONS], normed)
 

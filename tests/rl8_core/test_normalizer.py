@@ -73,10 +73,21 @@ COMPOSITE = Composite(
 )
 
 
+def test_keys_that_would_collide_when_joined_keep_separate_statistics() -> None:
+    spec = Composite({"a__b": Box((1,)), "a": {"b": Box((1,))}})
+    norm = ObsNormalizer(spec)
+    assert norm.paths == [("a__b",), ("a", "b")]
+    data = spec.zero((4,))
+    data.set("a__b", torch.full((4, 1), 10.0))
+    norm.update(data)
+    assert norm.stats[0].mean.item() == 10.0
+    assert norm.stats[1].mean.item() == 0.0
+
+
 def test_obs_normalizer_on_composite_normalises_only_float_boxes() -> None:
     norm = ObsNormalizer(COMPOSITE)
     assert norm.paths == [("pos",), ("nested", "vel")]
-    assert set(norm.stats.keys()) == {"pos", "nested__vel"}
+    assert len(norm.stats) == 2  # statistics by position in ``paths``
     gen = torch.Generator().manual_seed(0)
     data = COMPOSITE.rand((64,), generator=gen)
     data.set("pos", data.get("pos") * 4 + 7)
@@ -102,7 +113,7 @@ def test_obs_normalizer_on_a_leaf() -> None:
     out = norm(x)
     assert isinstance(out, torch.Tensor)
     assert out.abs().max() <= 2.0
-    assert set(norm.state_dict()) == {"stats.obs.mean", "stats.obs.var", "stats.obs.count"}
+    assert set(norm.state_dict()) == {"stats.0.mean", "stats.0.var", "stats.0.count"}
 
 
 @pytest.mark.parametrize("spec", [Discrete(4), Box((2,), low=0, high=9, dtype=torch.int64), MultiBinary(3)], ids=repr)
