@@ -41,6 +41,7 @@ from rl8_core._schedule import Schedule
 from rl8_core._stopping import EnvSteps, Plateau, ReturnReached, StopCondition, WallTime
 from rl8_core._tracking import Tracker
 from rl8_core._train_config import (
+    QUICKSTART,
     CheckpointConfig,
     EvalConfig,
     StopConfig,
@@ -52,6 +53,7 @@ from rl8_core._trainer import Trainer, make_env, seed_everything
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
 
 __all__ = [
+    "QUICKSTART",
     "ACTIVATIONS",
     "BUILTIN_DISTRIBUTION",
     "ENTRY_POINT_GROUP",

@@ -66,14 +66,14 @@ def _options_text() -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train from a config file (or the CartPole default), or resume a checkpoint."""
-    from rl8_core._train_config import TrainConfig, apply_overrides  # noqa: PLC0415
+    from rl8_core._train_config import QUICKSTART, TrainConfig, apply_overrides  # noqa: PLC0415
     from rl8_core._trainer import Trainer  # noqa: PLC0415
 
     if args.resume:
         trainer = Trainer.from_checkpoint(args.resume, overrides=args.set)
     else:
         if args.config is None:
-            config = TrainConfig.from_mapping(apply_overrides({}, args.set))
+            config = TrainConfig.from_mapping(apply_overrides(QUICKSTART, args.set), path="quickstart")
         else:
             config = TrainConfig.from_file(args.config, args.set)
         trainer = Trainer(config)
@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train",
         help="train a policy (no config: PPO on CartPole-v1)",
-        description="Train a policy from a YAML/JSON config; with no config, PPO on CartPole-v1.",
+        description="Train a policy from a YAML/JSON config; with no config, PPO tuned for CartPole-v1 "
+        "(examples/cartpole.yaml). Options below are the defaults of a config file.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
     )

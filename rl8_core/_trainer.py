@@ -296,7 +296,10 @@ class Trainer:
         """Return the stop conditions of ``config.stop``."""
         stop = self.config.stop
         conds: list[StopCondition] = []
-        if stop.return_mean is not None:
+        if stop.eval_return_mean is not None:
+            # ``run`` evaluates whenever the training return reaches ``return_mean``.
+            conds.append(ReturnReached(stop.eval_return_mean, key="eval/return_mean"))
+        elif stop.return_mean is not None:
             conds.append(ReturnReached(stop.return_mean))
         if stop.env_steps is not None:
             conds.append(EnvSteps(stop.env_steps))
@@ -337,10 +340,13 @@ class Trainer:
         try:
             with ProgressDisplay(self.config.progress, total_env_steps=total) as progress:
                 progress.message(self._banner())
+                stop = self.config.stop
+                gate = ReturnReached(stop.return_mean) if stop.eval_return_mean is not None else None
                 while True:
                     result = self.step()
                     progress.update(result)
-                    if self.config.eval.every and self.iteration % self.config.eval.every == 0:
+                    due = bool(self.config.eval.every) and self.iteration % self.config.eval.every == 0
+                    if due or (gate is not None and gate(result)):
                         result.update(self.eval())
                     if self.config.checkpoint.every and self.iteration % self.config.checkpoint.every == 0:
                         self._periodic.append(self.save_checkpoint())
@@ -349,7 +355,7 @@ class Trainer:
                     if self.stopped_by:
                         break
                 final = dict(result)
-                if self.config.eval.at_end:
+                if self.config.eval.at_end and "eval/return_mean" not in final:
                     final.update(self.eval())
                 if self.config.checkpoint.at_end:
                     path = self.save_checkpoint()

@@ -218,7 +218,7 @@ def test_observation_statistics_are_updated_from_rollouts(tmp_path: Path) -> Non
     norm = trainer.module.obs_normalizer
     assert norm is not None
     trainer.step()
-    (stats,) = norm.stats.values()
+    (stats,) = norm.stats
     assert stats.count.item() == 64
 
 

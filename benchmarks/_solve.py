@@ -1,0 +1,122 @@
+"""Shared parts of the time-to-solve benchmarks: our worker, peer subprocesses, the table.
+
+Each measurement runs in a fresh subprocess (ours with the project's venv,
+peers with theirs) that prints one JSON line; setup (imports, building the
+trainer and envs) is timed separately from training, whose clock starts at
+the first env step. "Solved" is the shared criterion of BENCHMARKING.md: the
+mean undiscounted return of the last ``window`` finished training episodes, in
+completion order across envs, first reaches the threshold. We check it after
+each iteration (the rollout's episodes are in completion order), which can
+only overstate our time by at most one iteration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_ours(config_path: str, seed: int, threshold: float, window: int, max_env_steps: int, eval_episodes: int) -> dict[str, Any]:
+    """Train with our Trainer until solved; return the JSON record (runs in the worker process)."""
+    import resource
+    import time
+
+    t0 = time.perf_counter()
+    from rl8_core import TrainConfig, Trainer  # noqa: PLC0415 - imports count as setup
+
+    config = TrainConfig.from_file(config_path, [f"seed={seed}", "tracking.enabled=false", "progress=none"])
+    trainer = Trainer(config)
+    setup_s = time.perf_counter() - t0
+    returns: deque[float] = deque(maxlen=window)
+    solved = False
+    start = time.perf_counter()
+    while trainer.env_steps < max_env_steps:
+        trainer.step()
+        returns.extend(trainer.runner.episodes.returns)
+        if len(returns) == window and sum(returns) / window >= threshold:
+            solved = True
+            break
+    wall = time.perf_counter() - start
+    result = trainer.eval(episodes=eval_episodes, deterministic=True)
+    trainer.close()
+    return {
+        "library": "rl8-core",
+        "env": config.env,
+        "config": config_path,
+        "seed": seed,
+        "solved": solved,
+        "wall_s": wall,
+        "env_steps": trainer.env_steps,
+        "setup_s": setup_s,
+        "eval_return_mean": result["eval/return_mean"],
+        "steps_per_s": trainer.env_steps / wall,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def subprocess_json(cmd: Sequence[str], *, threads: int | None) -> dict[str, Any]:
+    """Run a worker command and parse the JSON object on its last stdout line."""
+    env = dict(os.environ)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+        env["MKL_NUM_THREADS"] = str(threads)
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    record: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return record
+
+
+def worker_cmd(script: str, config: str, seed: int, args: Any) -> list[str]:
+    """Return the command running this script's ``--worker`` mode for one seed."""
+    cmd = [sys.executable, script, "--worker", config, "--seed", str(seed)]
+    cmd += ["--threshold", str(args.threshold), "--window", str(args.window)]
+    cmd += ["--max-env-steps", str(args.max_env_steps), "--eval-episodes", str(args.eval_episodes)]
+    if args.threads is not None:
+        cmd += ["--threads", str(args.threads)]
+    return cmd
+
+
+def summarize(label: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and range over seeds of one row of the table."""
+    walls = [r["wall_s"] for r in records]
+    steps = [r["env_steps"] for r in records]
+    return {
+        "label": label,
+        "solved": f"{sum(r['solved'] for r in records)}/{len(records)}",
+        "wall_median": statistics.median(walls),
+        "wall_min": min(walls),
+        "wall_max": max(walls),
+        "steps_median": statistics.median(steps),
+        "steps_min": min(steps),
+        "steps_max": max(steps),
+        "setup_median": statistics.median(r["setup_s"] for r in records),
+        "eval_median": statistics.median(r["eval_return_mean"] for r in records),
+        "rss_max": max(r.get("max_rss_mb", float("nan")) for r in records),
+    }
+
+
+def print_table(rows: list[dict[str, Any]], reference: str | None) -> None:
+    """Print medians and ranges, and each row's wall-time ratio to the reference row."""
+    ref = next((r for r in rows if r["label"] == reference), None)
+    head = f"{'run':34} {'solved':>6} {'wall s (median, range)':>24} {'env steps (median, range)':>28} "
+    head += f"{'setup s':>8} {'eval':>7} {'RSS MB':>7} {'vs ' + (reference or '-'):>14}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ratio = f"{r['wall_median'] / ref['wall_median']:.2f}x" if ref else "-"
+        print(
+            f"{r['label']:34} {r['solved']:>6} "
+            f"{r['wall_median']:7.2f} ({r['wall_min']:5.2f}-{r['wall_max']:5.2f})    "
+            f"{r['steps_median']:9,.0f} ({r['steps_min']:,.0f}-{r['steps_max']:,.0f})  "
+            f"{r['setup_median']:8.2f} {r['eval_median']:7.1f} {r['rss_max']:7.0f} {ratio:>14}"
+        )

@@ -1,0 +1,88 @@
+"""Time to solve CartPole-v1: our PPO (gymnasium and torch CartPole) versus Stable-Baselines3.
+
+What it measures:
+    Wall seconds (from the first env step; setup reported apart) and env
+    steps until the mean return of the last 20 finished training episodes
+    reaches 475, then a deterministic 10-episode evaluation, for
+      * our PPO on gymnasium's CartPole-v1 (``examples/cartpole.yaml``),
+      * our PPO on our torch CartPole (``examples/cartpole_torch.yaml``),
+      * SB3 PPO with its rl-zoo CartPole-v1 settings, in its own venv
+        (``benchmarks/peers/sb3_cartpole_solve.py``).
+    Seeds run one after another, each in a fresh process; the table gives
+    medians and ranges and each row's median wall time as a ratio to SB3's.
+
+Run:
+    .venv/bin/python benchmarks/cartpole_solve.py                 # 3 seeds, all rows
+    .venv/bin/python benchmarks/cartpole_solve.py --seeds 0 1 2 3 4 --threads 1
+    .venv/bin/python benchmarks/cartpole_solve.py --no-peers      # ours only
+
+The SB3 venv is made as ``benchmarks/peers/README.md`` says (``.bench/sb3``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _solve import ROOT, print_table, run_ours, subprocess_json, summarize, worker_cmd  # noqa: E402
+
+OURS = {
+    "rl8-core PPO, gymnasium CartPole-v1": "examples/cartpole.yaml",
+    "rl8-core PPO, torch cartpole": "examples/cartpole_torch.yaml",
+}
+SB3_LABEL = "SB3 PPO (rl-zoo), CartPole-v1"
+
+
+def main() -> None:
+    """Run every row for every seed and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads in every process (default: torch's)")
+    parser.add_argument("--threshold", type=float, default=475.0)
+    parser.add_argument("--window", type=int, default=20)
+    parser.add_argument("--max-env-steps", type=int, default=300_000)
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--no-peers", action="store_true", help="skip Stable-Baselines3")
+    parser.add_argument("--sb3-python", default=str(ROOT / ".bench/sb3/bin/python"))
+    parser.add_argument("--json", action="store_true", help="also print every record as JSON")
+    parser.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        if args.threads is not None:
+            import torch  # noqa: PLC0415
+
+            torch.set_num_threads(args.threads)
+        record = run_ours(
+            args.worker, args.seed, args.threshold, args.window, args.max_env_steps, args.eval_episodes
+        )
+        print(json.dumps(record))
+        return
+
+    records: dict[str, list[dict[str, object]]] = {label: [] for label in OURS}
+    if not args.no_peers:
+        records[SB3_LABEL] = []
+    for seed in args.seeds:
+        for label, config in OURS.items():
+            records[label].append(subprocess_json(worker_cmd(__file__, config, seed, args), threads=args.threads))
+            print(f"  {label} seed {seed}: {records[label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
+        if not args.no_peers:
+            cmd = [args.sb3_python, str(ROOT / "benchmarks/peers/sb3_cartpole_solve.py"), "--seed", str(seed)]
+            if args.threads is not None:
+                cmd += ["--torch-threads", str(args.threads)]
+            records[SB3_LABEL].append(subprocess_json(cmd, threads=args.threads))
+            print(f"  {SB3_LABEL} seed {seed}: {records[SB3_LABEL][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
+    rows = [summarize(label, recs) for label, recs in records.items()]
+    print(f"CartPole-v1 time to solve (last-{args.window} mean >= {args.threshold}), seeds {args.seeds}")
+    print_table(rows, None if args.no_peers else SB3_LABEL)
+    if args.json:
+        print(json.dumps(records, indent=2))
+
+
+if __name__ == "__main__":
+    main()
