@@ -30,6 +30,14 @@ class BatchedEnv(ABC):
     Subclasses set ``observation_spec`` and ``action_spec`` (for one env),
     ``num_envs`` and ``device``, and implement ``reset`` and ``step``.
 
+    Tensors returned by ``reset`` and ``step`` belong to the caller: the env
+    must not write into them afterwards (allocate new ones each step), since
+    runners keep a rollout's steps and copy them into their buffers at its
+    end. ``terminateds`` and ``truncateds`` may both be true (a terminal state
+    reached on the time limit); termination then takes precedence. A seed
+    given to the constructor seeds the first ``reset``, which must come before
+    the first ``step``.
+
     Examples:
         >>> import torch
         >>> from tensordict import TensorDict

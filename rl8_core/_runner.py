@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 import torch
@@ -52,6 +55,9 @@ class Runner:
         check_specs: ``first`` checks the module's specs during the first
             rollout only (a mistake shows at once, then it costs nothing),
             ``always`` or ``never``.
+        seed: Seed of the env's first reset.
+        autocast: Returns the context the acting forwards run in (e.g. bf16
+            autocast); by default none.
 
     Examples:
         >>> import torch
@@ -71,6 +77,7 @@ class Runner:
         horizon: int,
         check_specs: CheckSpecs = "first",
         seed: int | None = None,
+        autocast: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
     ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -78,6 +85,8 @@ class Runner:
         self.module = module
         self.horizon = horizon
         self.check_specs = check_specs
+        #: Context for the acting forwards (the learner's autocast, so both use one precision).
+        self.autocast = autocast
         self.num_envs = env.num_envs
         self.device = env.device
         self._rollouts = 0
@@ -85,9 +94,7 @@ class Runner:
         self._obs: torch.Tensor | TensorDictBase = env.reset(seed=seed).get(Columns.OBS)
         self._ep_return = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
         self._ep_length = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
-        self._done_return = torch.zeros(horizon, self.num_envs, dtype=torch.float64, device=self.device)
-        self._done_length = torch.zeros(horizon, self.num_envs, dtype=torch.int64, device=self.device)
-        self._done = torch.zeros(horizon, self.num_envs, dtype=torch.bool, device=self.device)
+        self._leaf_keys: list[str | tuple[str, ...]] = []
         #: Episodes finished during the last ``collect``.
         self.episodes = EpisodeStats()
 
@@ -100,6 +107,7 @@ class Runner:
         # The first step fixes keys, dtypes and shapes; expand + clone allocates [t, n, ...].
         buffer = step.unsqueeze(0).expand(self.horizon, *step.batch_size).clone()
         assert isinstance(buffer, TensorDict)  # noqa: S101 - clone of a TensorDict
+        self._leaf_keys = list(buffer.keys(include_nested=True, leaves_only=True))
         return buffer
 
     def _checks_on(self) -> bool:
@@ -116,49 +124,63 @@ class Runner:
         batch_size = torch.Size([self.num_envs])
         device = next(module.parameters()).device
         move = device != self.device
-        with torch.no_grad(), checking(self._checks_on()):
-            for t in range(self.horizon):
+        steps: list[TensorDictBase] = []
+        with torch.no_grad(), checking(self._checks_on()), self.autocast():
+            for _ in range(self.horizon):
                 obs = self._obs.to(device) if move else self._obs
                 out = module.forward_exploration(TensorDict({Columns.OBS: obs}, batch_size=batch_size))
                 actions = out.get(Columns.ACTIONS)
                 result = env.step(actions.to(self.device) if move else actions)
-                self._track(t, result)
                 self._obs = result.get(Columns.OBS)
                 if move:
                     result = result.to(device, non_blocking=True)
-                step = out.update(
-                    {
-                        Columns.OBS: obs,
-                        Columns.NEXT_OBS: result.get(Columns.NEXT_OBS),
-                        Columns.REWARDS: result.get(Columns.REWARDS),
-                        Columns.TERMINATEDS: result.get(Columns.TERMINATEDS),
-                        Columns.TRUNCATEDS: result.get(Columns.TRUNCATEDS),
-                    }
+                steps.append(
+                    out.update(
+                        {
+                            Columns.OBS: obs,
+                            Columns.NEXT_OBS: result.get(Columns.NEXT_OBS),
+                            Columns.REWARDS: result.get(Columns.REWARDS),
+                            Columns.TERMINATEDS: result.get(Columns.TERMINATEDS),
+                            Columns.TRUNCATEDS: result.get(Columns.TRUNCATEDS),
+                        }
+                    )
                 )
-                if self._buffer is None:
-                    self._buffer = self._allocate(step)
-                self._buffer[t] = step
+        if self._buffer is None:
+            self._buffer = self._allocate(steps[0])
+        buffer = self._buffer
+        # One stack per key into the preallocated buffer instead of a copy per key and step:
+        # at small batches the per-step writes cost more than the policy's forward pass.
+        for key in self._leaf_keys:
+            torch.stack([step.get(key) for step in steps], out=buffer.get(key))
         self._rollouts += 1
-        self._read_episodes()
-        assert self._buffer is not None  # noqa: S101 - horizon >= 1 allocates it
-        return self._buffer
+        self._count_episodes(buffer)
+        return buffer
 
-    def _track(self, t: int, result: TensorDictBase) -> None:
-        done = result.get(Columns.TERMINATEDS) | result.get(Columns.TRUNCATEDS)
-        self._ep_return += result.get(Columns.REWARDS)
-        self._ep_length += 1
-        self._done[t] = done
-        self._done_return[t] = self._ep_return
-        self._done_length[t] = self._ep_length
-        keep = ~done
-        self._ep_return.mul_(keep)
-        self._ep_length.mul_(keep)
+    def _count_episodes(self, rollout: TensorDictBase) -> None:
+        """Find the episodes that ended in ``rollout`` with a few whole-rollout tensor ops.
 
-    def _read_episodes(self) -> None:
-        mask = self._done
+        Running sums over time give each step's return since the rollout began;
+        subtracting the sum at the previous episode end of the same env gives
+        the return of the episode that step belongs to.
+        """
+        rewards = rollout.get(Columns.REWARDS).to(self._ep_return.device, torch.float64)
+        done = (rollout.get(Columns.TERMINATEDS) | rollout.get(Columns.TRUNCATEDS)).to(rewards.device)
+        steps = torch.arange(rewards.shape[0], device=rewards.device).unsqueeze(1).expand_as(done)
+        cum_return = rewards.cumsum(0) + self._ep_return
+        cum_length = steps + 1 + self._ep_length
+        # Index of the last episode end strictly before each step (-1: none this rollout).
+        last_end = torch.where(done, steps, -1).cummax(0).values
+        before = torch.cat([torch.full_like(last_end[:1], -1), last_end[:-1]])
+        index = before.clamp(min=0)
+        started = before >= 0
+        returns = cum_return - torch.where(started, cum_return.gather(0, index), 0.0)
+        lengths = cum_length - torch.where(started, cum_length.gather(0, index), 0)
+        self._ep_return = torch.where(done[-1], 0.0, returns[-1])
+        self._ep_length = torch.where(done[-1], 0, lengths[-1])
         self.episodes = EpisodeStats()
-        if bool(mask.any()):
-            self.episodes.extend(self._done_return[mask].tolist(), self._done_length[mask].tolist())
+        if bool(done.any()):
+            # Boolean indexing of [t, n] is step-major, then env index: completion order.
+            self.episodes.extend(returns[done].tolist(), lengths[done].tolist())
 
     def state_dict(self) -> dict[str, Any]:
         """Return what a resumed run needs: current observations and episode accumulators."""
@@ -172,8 +194,8 @@ class Runner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state returned by ``state_dict`` (use with the env's own state)."""
         self._obs = state["obs"].to(self.device)
-        self._ep_return.copy_(state["ep_return"])
-        self._ep_length.copy_(state["ep_length"])
+        self._ep_return = state["ep_return"].to(self._ep_return.device)
+        self._ep_length = state["ep_length"].to(self._ep_length.device)
         self._rollouts = int(state["rollouts"])
 
 

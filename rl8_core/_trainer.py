@@ -176,7 +176,14 @@ class Trainer:
             .to(self.device)
         )
         self.learner = Learner(self.module, self.algorithm, config.learner)
-        self.runner = Runner(self.env, self.module, horizon=config.horizon, check_specs=config.check_specs, seed=config.seed)
+        self.runner = Runner(
+            self.env,
+            self.module,
+            horizon=config.horizon,
+            check_specs=config.check_specs,
+            seed=config.seed,
+            autocast=self.learner.autocast,
+        )
         self.iteration = 0
         self.env_steps = 0
         self.episodes = 0

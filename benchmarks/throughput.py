@@ -1,0 +1,218 @@
+"""Throughput of full PPO iterations on the torch CartPole, next to two ceilings and rl8 1.0.0.
+
+What it measures, per ``num_envs`` (64, 1024, 8192 by default), in env steps/s:
+    * ours: ``Trainer.step()`` (collect ``horizon x num_envs`` steps, GAE,
+      4 epochs of whole-buffer PPO updates) with rl8's default settings:
+      horizon 32, minibatch = the whole buffer, 4 epochs, separate actor and
+      critic MLPs 2x[256, 256] with ReLU, Adam lr 1e-3; fp32, and with
+      ``--amp bf16`` autocast as well;
+    * compute ceiling: a bare torch loop doing the same forward passes while
+      collecting (``horizon`` no-grad forwards of both MLPs on ``[n, 4]``)
+      and the same 4 forward/backward/clip/Adam steps on ``[horizon * n, 4]``,
+      with no env, no TensorDicts, no spec machinery;
+    * env ceiling: our torch CartPole stepped with random actions, no policy;
+    * rl8 1.0.0's own PPO iteration on its torch CartPole, in its own venv
+      (``benchmarks/peers/rl8_throughput.py``; rl8 has no autocast option).
+    Each figure is env steps / seconds over at least ``--seconds`` of whole
+    iterations after one warm-up iteration; ``--repeats`` runs give a median
+    and range. Ratios compare medians measured in this same run.
+
+Run:
+    .venv/bin/python benchmarks/throughput.py                       # all rows
+    .venv/bin/python benchmarks/throughput.py --num-envs 64 --seconds 5 --repeats 1 --no-peers
+    .venv/bin/python benchmarks/throughput.py --device cuda          # on a GPU
+
+Everything runs one measurement at a time; run nothing else on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+HORIZON = 32
+EPOCHS = 4
+HIDDEN = [256, 256]
+
+
+def timed(iteration: Callable[[], int], seconds: float) -> float:
+    """Return env steps/s of back-to-back ``iteration()`` calls after one warm-up call."""
+    iteration()
+    steps = 0
+    start = time.perf_counter()
+    while True:
+        steps += iteration()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps / elapsed
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work so that timings are honest."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def ours(num_envs: int, device: str, amp: str, seconds: float) -> float:
+    """Env steps/s of our whole PPO iterations."""
+    from rl8_core import Trainer  # noqa: PLC0415
+
+    trainer = Trainer(
+        {
+            "env": "cartpole",
+            "num_envs": num_envs,
+            "horizon": HORIZON,
+            "algorithm_config": {"num_epochs": EPOCHS, "minibatch_size": None},
+            "model_config": {"encoder_config": {"hiddens": HIDDEN, "activation": "relu"}},
+            "learner": {"lr": 1e-3, "amp": amp},
+            "device": device,
+            "tracking": {"enabled": False},
+            "progress": "none",
+            "check_specs": "never",
+        }
+    )
+
+    def iteration() -> int:
+        trainer.step()
+        sync(trainer.device)
+        return num_envs * HORIZON
+
+    try:
+        return timed(iteration, seconds)
+    finally:
+        trainer.close()
+
+
+def compute_ceiling(num_envs: int, device: str, amp: str, seconds: float) -> float:
+    """Env steps/s of the bare forward/backward passes of the same shapes."""
+    dev = torch.device(device)
+
+    def mlp(out: int) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Linear(4, HIDDEN[0]), nn.ReLU(), nn.Linear(HIDDEN[0], HIDDEN[1]), nn.ReLU(), nn.Linear(HIDDEN[1], out)
+        ).to(dev)
+
+    pi, vf = mlp(2), mlp(1)
+    params = [*pi.parameters(), *vf.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-3, eps=1e-5, fused=True)
+    obs = torch.randn(num_envs, 4, device=dev)
+    batch_obs = torch.randn(HORIZON * num_envs, 4, device=dev)
+    actions = torch.randint(0, 2, (HORIZON * num_envs,), device=dev)
+    old_logp = torch.full((HORIZON * num_envs,), -0.69, device=dev)
+    adv = torch.randn(HORIZON * num_envs, device=dev)
+    targets = torch.randn(HORIZON * num_envs, device=dev)
+    dtype = torch.bfloat16 if amp == "bf16" else None
+
+    def iteration() -> int:
+        with torch.no_grad(), torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            for _ in range(HORIZON):
+                logits = pi(obs).float()
+                vf(obs)
+                # Sample (Gumbel-max) and keep the log-probability, as any PPO rollout must.
+                sample = (logits - torch.rand_like(logits).log().neg().log()).argmax(-1)
+                logits.log_softmax(-1).gather(-1, sample[:, None])
+        for _ in range(EPOCHS):
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                logp_all = pi(batch_obs).float().log_softmax(-1)
+                values = vf(batch_obs).float().squeeze(-1)
+            logp = logp_all.gather(-1, actions[:, None]).squeeze(-1)
+            ratio = (logp - old_logp).exp()
+            policy = -torch.min(ratio * adv, ratio.clamp(0.8, 1.2) * adv).mean()
+            entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+            loss = policy + 0.5 * 0.5 * (values - targets).square().mean() - 0.0 * entropy
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 0.5, foreach=True)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        sync(dev)
+        return num_envs * HORIZON
+
+    return timed(iteration, seconds)
+
+
+def env_ceiling(num_envs: int, device: str, seconds: float) -> float:
+    """Env steps/s of the torch CartPole with random actions."""
+    from rl8_core import make_env  # noqa: PLC0415
+
+    env = make_env("cartpole", num_envs=num_envs, seed=0, device=device)
+    env.reset()
+    dev = torch.device(device)
+
+    def iteration() -> int:
+        for _ in range(HORIZON):
+            env.step(torch.randint(0, 2, (num_envs,), device=dev))
+        sync(dev)
+        return num_envs * HORIZON
+
+    return timed(iteration, seconds)
+
+
+def rl8_peer(num_envs: int, device: str, seconds: float, python: str) -> float:
+    """Env steps/s of rl8 1.0.0's PPO iterations, from its own venv."""
+    cmd = [python, str(ROOT / "benchmarks/peers/rl8_throughput.py"), "--num-envs", str(num_envs)]
+    cmd += ["--seconds", str(seconds), "--device", device]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"rl8 peer failed:\n{proc.stderr[-2000:]}")
+    record: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return float(record["env_steps_per_s"])
+
+
+def main() -> None:
+    """Measure every row for every ``num_envs`` and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[64, 1024, 8192])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per figure (>= 10 for reports)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median and range)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--no-peers", action="store_true", help="skip rl8 1.0.0")
+    parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast rows")
+    parser.add_argument("--rl8-python", default=str(ROOT / ".bench/rl8/bin/python"))
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    rows: dict[str, Callable[[int], float]] = {
+        "ours fp32": lambda n: ours(n, args.device, "off", args.seconds),
+        "compute ceiling fp32": lambda n: compute_ceiling(n, args.device, "off", args.seconds),
+    }
+    if not args.no_bf16:
+        rows["ours bf16 autocast"] = lambda n: ours(n, args.device, "bf16", args.seconds)
+        rows["compute ceiling bf16"] = lambda n: compute_ceiling(n, args.device, "bf16", args.seconds)
+    rows["env ceiling (random actions)"] = lambda n: env_ceiling(n, args.device, args.seconds)
+    if not args.no_peers:
+        rows["rl8 1.0.0 (fp32)"] = lambda n: rl8_peer(n, args.device, args.seconds, args.rl8_python)
+
+    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
+          f"horizon {HORIZON}, {EPOCHS} epochs, whole-buffer minibatch, MLPs 2x{HIDDEN} ReLU")
+    for n in args.num_envs:
+        results: dict[str, list[float]] = {}
+        for label, fn in rows.items():
+            results[label] = [fn(n) for _ in range(args.repeats)]
+            print(f"  n={n} {label}: {[round(v) for v in results[label]]}", file=sys.stderr, flush=True)
+        med = {label: statistics.median(v) for label, v in results.items()}
+        print(f"\nnum_envs {n}")
+        print(f"  {'row':30} {'median steps/s':>15} {'range':>25}")
+        for label, values in results.items():
+            print(f"  {label:30} {med[label]:15,.0f} {min(values):12,.0f} - {max(values):10,.0f}")
+        ratios = [("ours fp32", "compute ceiling fp32"), ("ours fp32", "rl8 1.0.0 (fp32)")]
+        ratios += [("ours bf16 autocast", "compute ceiling bf16"), ("ours bf16 autocast", "rl8 1.0.0 (fp32)")]
+        for a, b in ratios:
+            if a in med and b in med:
+                print(f"  {a} / {b}: {med[a] / med[b]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
