@@ -25,13 +25,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_ours(config_path: str, seed: int, threshold: float, window: int, max_env_steps: int, eval_episodes: int) -> dict[str, Any]:
+def run_ours(
+    config_path: str, seed: int, threshold: float, window: int, max_env_steps: int, eval_episodes: int
+) -> dict[str, Any]:
     """Train with our Trainer until solved; return the JSON record (runs in the worker process)."""
     import resource
     import time
 
     t0 = time.perf_counter()
-    from rl8_core import TrainConfig, Trainer  # noqa: PLC0415 - imports count as setup
+    from rl8_core import TrainConfig, Trainer
 
     config = TrainConfig.from_file(config_path, [f"seed={seed}", "tracking.enabled=false", "progress=none"])
     trainer = Trainer(config)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _solve import ROOT, print_table, run_ours, subprocess_json, summarize, worker_cmd  # noqa: E402
+from _solve import ROOT, print_table, run_ours, subprocess_json, summarize, worker_cmd
 
 OURS = {
     "rl8-core PPO, gymnasium CartPole-v1": "examples/cartpole.yaml",
@@ -55,12 +55,10 @@ def main() -> None:
 
     if args.worker:
         if args.threads is not None:
-            import torch  # noqa: PLC0415
+            import torch
 
             torch.set_num_threads(args.threads)
-        record = run_ours(
-            args.worker, args.seed, args.threshold, args.window, args.max_env_steps, args.eval_episodes
-        )
+        record = run_ours(args.worker, args.seed, args.threshold, args.window, args.max_env_steps, args.eval_episodes)
         print(json.dumps(record))
         return
 

@@ -66,7 +66,7 @@ def sync(device: torch.device) -> None:
 
 def ours(num_envs: int, device: str, amp: str, seconds: float) -> float:
     """Env steps/s of our whole PPO iterations."""
-    from rl8_core import Trainer  # noqa: PLC0415
+    from rl8_core import Trainer
 
     trainer = Trainer(
         {
@@ -143,7 +143,7 @@ def compute_ceiling(num_envs: int, device: str, amp: str, seconds: float) -> flo
 
 def env_ceiling(num_envs: int, device: str, seconds: float) -> float:
     """Env steps/s of the torch CartPole with random actions."""
-    from rl8_core import make_env  # noqa: PLC0415
+    from rl8_core import make_env
 
     env = make_env("cartpole", num_envs=num_envs, seed=0, device=device)
     env.reset()
@@ -195,8 +195,10 @@ def main() -> None:
     if not args.no_peers:
         rows["rl8 1.0.0 (fp32)"] = lambda n: rl8_peer(n, args.device, args.seconds, args.rl8_python)
 
-    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
-          f"horizon {HORIZON}, {EPOCHS} epochs, whole-buffer minibatch, MLPs 2x{HIDDEN} ReLU")
+    print(
+        f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
+        f"horizon {HORIZON}, {EPOCHS} epochs, whole-buffer minibatch, MLPs 2x{HIDDEN} ReLU"
+    )
     for n in args.num_envs:
         results: dict[str, list[float]] = {}
         for label, fn in rows.items():

@@ -53,11 +53,11 @@ from rl8_core._trainer import Trainer, make_env, seed_everything
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
 
 __all__ = [
-    "QUICKSTART",
     "ACTIVATIONS",
     "BUILTIN_DISTRIBUTION",
     "ENTRY_POINT_GROUP",
     "HOOKS",
+    "QUICKSTART",
     "Algorithm",
     "BatchedEnv",
     "CatalogProtocol",

@@ -89,7 +89,7 @@ class Algorithm(ABC):
         """Return whether to stop the remaining passes early (e.g. target KL), given a minibatch's metrics."""
         return False
 
-    def on_iteration_start(self, env_steps: int) -> None:
+    def on_iteration_start(self, env_steps: int) -> None:  # noqa: B027 - optional hook, no-op by default
         """Update schedules (entropy coefficient, clip range) from the env steps so far."""
 
     def iteration_metrics(self) -> dict[str, float]:
@@ -100,5 +100,5 @@ class Algorithm(ABC):
         """Return algorithm state to checkpoint (running statistics, schedules)."""
         return {}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: B027 - stateless by default
         """Restore state returned by ``state_dict``."""

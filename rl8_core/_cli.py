@@ -41,7 +41,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _options_text() -> str:
-    from rl8_core._train_config import TrainConfig  # noqa: PLC0415
+    from rl8_core._train_config import TrainConfig
 
     lines = ["config options (YAML/JSON keys; nested ones with dots in --set):"]
     for key, tp, default, doc in describe_config(TrainConfig):
@@ -49,7 +49,7 @@ def _options_text() -> str:
         if doc:
             lines.extend(textwrap.wrap(doc, 76, initial_indent="      ", subsequent_indent="      "))
     try:
-        from rl8_core._algorithm import Algorithm  # noqa: PLC0415
+        from rl8_core._algorithm import Algorithm
 
         ppo = get_registry().get("algorithm", "ppo")
         if isinstance(ppo, type) and issubclass(ppo, Algorithm):
@@ -66,8 +66,8 @@ def _options_text() -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train from a config file (or the CartPole default), or resume a checkpoint."""
-    from rl8_core._train_config import QUICKSTART, TrainConfig, apply_overrides  # noqa: PLC0415
-    from rl8_core._trainer import Trainer  # noqa: PLC0415
+    from rl8_core._train_config import QUICKSTART, TrainConfig, apply_overrides
+    from rl8_core._trainer import Trainer
 
     if args.resume:
         trainer = Trainer.from_checkpoint(args.resume, overrides=args.set)
@@ -86,17 +86,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a saved training checkpoint on fresh episodes of its env."""
-    from rl8_core._module import RLModule  # noqa: PLC0415
-    from rl8_core._runner import evaluate  # noqa: PLC0415
-    from rl8_core._train_config import TrainConfig  # noqa: PLC0415
-    from rl8_core._trainer import _find_checkpoint, make_env  # noqa: PLC0415
+    from rl8_core._module import RLModule
+    from rl8_core._runner import evaluate
+    from rl8_core._train_config import TrainConfig
+    from rl8_core._trainer import _find_checkpoint, make_env
 
     ckpt = _find_checkpoint(Path(args.checkpoint))
     config = TrainConfig.from_file(ckpt / "config.yaml", args.set)
     module = RLModule.from_checkpoint(ckpt / "module")
-    env = make_env(
-        config.env, config.env_config, num_envs=min(config.eval.num_envs, args.episodes), seed=args.seed
-    )
+    env = make_env(config.env, config.env_config, num_envs=min(config.eval.num_envs, args.episodes), seed=args.seed)
     try:
         result = evaluate(module, env, episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed)
     finally:

@@ -163,8 +163,9 @@ class FlattenObs(nn.Module):
         dtype = torch.get_default_dtype()
         if self.kind == "Discrete":
             return nn.functional.one_hot(obs.long() - self.offsets, self.output_dim).to(dtype)
+        # ``reshape(b, n)``, not ``flatten(1)``: a scalar ``Box(shape=())`` arrives as ``[b]``.
         if self.kind == "MultiDiscrete":
-            idx = obs.long().flatten(1) + self.offsets
+            idx = obs.long().reshape(obs.shape[0], self.offsets.numel()) + self.offsets
             out = torch.zeros(obs.shape[0], self.output_dim, dtype=dtype, device=obs.device)
             return out.scatter_(1, idx, 1.0)
-        return obs.flatten(1).to(dtype)
+        return obs.reshape(obs.shape[0], self.output_dim).to(dtype)

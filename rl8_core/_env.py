@@ -92,7 +92,7 @@ class BatchedEnv(ABC):
             (float32), ``terminateds`` and ``truncateds`` (bool).
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most envs hold nothing to release
         """Release resources (worker processes, windows); a no-op by default."""
 
     def state_dict(self) -> dict[str, Any] | None:

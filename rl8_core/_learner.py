@@ -107,9 +107,7 @@ class Learner:
         self._lr_schedule = Schedule(self.config.lr_schedule, default=self.config.lr)
         self._amp_dtype = _amp_dtype(self.config.amp, self.device)
         # fp16 needs loss scaling; bf16 has fp32's range and does not.
-        self._scaler = (
-            torch.amp.GradScaler(self.device.type) if self._amp_dtype is torch.float16 else None
-        )
+        self._scaler = torch.amp.GradScaler(self.device.type) if self._amp_dtype is torch.float16 else None
 
     @property
     def lr(self) -> float:
@@ -179,9 +177,7 @@ class Learner:
         self, algorithm: Algorithm, minibatch: TensorDictBase, accumulate: int
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         m = minibatch.batch_size[0]
-        parts: Sequence[TensorDictBase] = (
-            [minibatch] if accumulate == 1 else minibatch.split(math.ceil(m / accumulate))
-        )
+        parts: Sequence[TensorDictBase] = [minibatch] if accumulate == 1 else minibatch.split(math.ceil(m / accumulate))
         sums: dict[str, torch.Tensor] = {}
         for part in parts:
             weight = part.batch_size[0] / m
@@ -191,9 +187,9 @@ class Learner:
             # the gradient of the mean loss over the whole minibatch.
             scaled = loss * weight if accumulate > 1 else loss
             if self._scaler is not None:
-                self._scaler.scale(scaled).backward()
+                self._scaler.scale(scaled).backward()  # type: ignore[no-untyped-call]
             else:
-                scaled.backward()
+                scaled.backward()  # type: ignore[no-untyped-call]
             for key, value in metrics.items():
                 v = value.detach().float() * weight
                 sums[key] = sums[key] + v if key in sums else v
@@ -219,7 +215,7 @@ class Learner:
             # One stack and one host transfer for all metrics of the update.
             table = torch.stack([torch.stack([h[k] for k in keys]) for h in history])
             means = table.mean(0).tolist()
-            out.update(zip(keys, means))
+            out.update(zip(keys, means, strict=True))
         if grad_norms:
             out["learner/grad_norm"] = float(torch.stack(grad_norms).mean())
         out["learner/lr"] = self.lr

@@ -96,7 +96,7 @@ class ObsNormalizer(nn.Module):
 
     def _leaf(self, index: int) -> RunningMeanStd:
         module = self.stats[index]
-        assert isinstance(module, RunningMeanStd)  # noqa: S101 - built that way in __init__
+        assert isinstance(module, RunningMeanStd)
         return module
 
     @torch.no_grad()

@@ -53,7 +53,7 @@ class ProgressDisplay:
 
     def __enter__(self) -> ProgressDisplay:
         if self.mode == "rich":
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
                 TextColumn("[bold]training"),
@@ -69,9 +69,7 @@ class ProgressDisplay:
     def update(self, result: Mapping[str, float]) -> None:
         """Show the latest iteration's result."""
         if self.mode == "rich" and self._progress is not None:
-            self._progress.update(
-                self._task, completed=result.get("counters/env_steps", 0), summary=_summary(result)
-            )
+            self._progress.update(self._task, completed=result.get("counters/env_steps", 0), summary=_summary(result))
         elif self.mode == "plain":
             now = time.monotonic()
             if now - self._last_line >= self.interval_s:

@@ -106,7 +106,7 @@ class Runner:
     def _allocate(self, step: TensorDictBase) -> TensorDict:
         # The first step fixes keys, dtypes and shapes; expand + clone allocates [t, n, ...].
         buffer = step.unsqueeze(0).expand(self.horizon, *step.batch_size).clone()
-        assert isinstance(buffer, TensorDict)  # noqa: S101 - clone of a TensorDict
+        assert isinstance(buffer, TensorDict)
         self._leaf_keys = list(buffer.keys(include_nested=True, leaves_only=True))
         return buffer
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 
 __all__ = ["Schedule"]
@@ -32,7 +33,7 @@ class Schedule:
         for p in points or []:
             if len(p) != 2:
                 raise ValueError(f"schedule points are [env_steps, value] pairs, got {list(p)!r}")
-        if any(b[0] <= a[0] for a, b in zip(pts, pts[1:])):
+        if any(b[0] <= a[0] for a, b in itertools.pairwise(pts)):
             raise ValueError(f"schedule env steps must increase, got {[p[0] for p in pts]}")
         self._steps = [p[0] for p in pts]
         self._values = [p[1] for p in pts]

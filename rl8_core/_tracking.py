@@ -64,7 +64,7 @@ class Tracker:
     """
 
     def __init__(self, config: TrackingConfig) -> None:
-        import mlflow  # noqa: PLC0415 - mlflow takes a second to import; only tracked runs pay it
+        import mlflow
 
         self.config = config
         self._mlflow = mlflow
@@ -82,7 +82,7 @@ class Tracker:
 
         Continuing a run logs no params again (MLflow params are immutable).
         """
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException
 
         if run_id is not None:
             try:
@@ -103,12 +103,12 @@ class Tracker:
     @property
     def run_name(self) -> str:
         """The run's name as MLflow stored it."""
-        assert self.run_id is not None  # noqa: S101 - after start()
+        assert self.run_id is not None
         return str(self.client.get_run(self.run_id).info.run_name)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log params now (flattened to dotted keys, in batches of MLflow's limit)."""
-        from mlflow.entities import Param  # noqa: PLC0415
+        from mlflow.entities import Param
 
         flat = flatten_params(params)
         items = [Param(k, v) for k, v in flat.items()]
@@ -123,7 +123,7 @@ class Tracker:
         self._queue.put((clean, step, int(time.time() * 1000)))
 
     def _writer(self) -> None:
-        from mlflow.entities import Metric  # noqa: PLC0415
+        from mlflow.entities import Metric
 
         pending: list[Metric] = []
         last = time.monotonic()

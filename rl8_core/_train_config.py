@@ -237,14 +237,14 @@ class TrainConfig:
         (validating ``model_config``), so that a typo deep in a config fails
         before any env starts.
         """
-        from rl8_core._algorithm import Algorithm  # noqa: PLC0415 - avoids an import cycle
+        from rl8_core._algorithm import Algorithm
 
         alg_cls = registry.resolve("algorithm", self.algorithm).obj
-        assert issubclass(alg_cls, Algorithm)  # noqa: S101 - the registry validated it
+        assert issubclass(alg_cls, Algorithm)
         config_from_mapping(alg_cls.config_class, self.algorithm_config, path="algorithm_config")
         catalog_cls: Any = None
         if self.catalog is not None:
-            from rl8_core._registry import import_object  # noqa: PLC0415
+            from rl8_core._registry import import_object
 
             catalog_cls = import_object(self.catalog)
         elif self.module is None:

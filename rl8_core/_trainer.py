@@ -53,7 +53,7 @@ def _resolve_env(name: str, env_config: Mapping[str, Any], registry: Registry) -
     kwargs = dict(env_config)
     if is_import_path(name) or name in registry.names("env"):
         return registry.info("env", name), kwargs
-    import gymnasium as gym  # noqa: PLC0415 - only needed for gymnasium ids
+    import gymnasium as gym
 
     try:
         gym.spec(name)
@@ -94,7 +94,7 @@ def make_env(
 
 
 def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    np_state: tuple[Any, ...] = tuple(np.random.get_state())
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -142,7 +142,9 @@ class Trainer:
         64.0
     """
 
-    def __init__(self, config: TrainConfig | Mapping[str, Any] | None = None, *, registry: Registry | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig | Mapping[str, Any] | None = None, *, registry: Registry | None = None
+    ) -> None:
         if config is None:
             config = TrainConfig()
         elif isinstance(config, Mapping):
@@ -326,7 +328,9 @@ class Trainer:
             f"{c['kind']}.{c['name']}": f"{c['distribution']} {c['version']} (plugin {c['plugin']}, {c['object']})"
             for c in self.components()
         }
-        self.tracker.start(params, tags={"rl8.env": self.config.env, "rl8.algorithm": self.config.algorithm}, run_id=run_id)
+        self.tracker.start(
+            params, tags={"rl8.env": self.config.env, "rl8.algorithm": self.config.algorithm}, run_id=run_id
+        )
 
     def run(self, stop_conditions: Sequence[StopCondition] | None = None) -> dict[str, float]:
         """Train until a stop condition holds; track, checkpoint and evaluate.
@@ -348,7 +352,10 @@ class Trainer:
             with ProgressDisplay(self.config.progress, total_env_steps=total) as progress:
                 progress.message(self._banner())
                 stop = self.config.stop
-                gate = ReturnReached(stop.return_mean) if stop.eval_return_mean is not None else None
+                gate = None
+                if stop.eval_return_mean is not None:
+                    # Evaluate once training looks solved (by default at the evaluation's own bar).
+                    gate = ReturnReached(stop.eval_return_mean if stop.return_mean is None else stop.return_mean)
                 while True:
                     result = self.step()
                     progress.update(result)

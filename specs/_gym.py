@@ -143,7 +143,10 @@ def from_numpy(
         else:
             raise TypeError(f"expected a mapping for {spec!r}, got {type(data).__name__}")
         return TensorDict(
-            {k: from_numpy(s, v, batch_shape=batch_shape, device=device) for (k, s), v in zip(items, values)},
+            {
+                k: from_numpy(s, v, batch_shape=batch_shape, device=device)
+                for (k, s), v in zip(items, values, strict=True)
+            },
             batch_size=batch_shape,
         )
     if not isinstance(spec, TensorSpec) or spec.dtype is None:

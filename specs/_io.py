@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 from tensordict import TensorDict, TensorDictBase, is_non_tensor
@@ -37,9 +37,6 @@ FLOAT_DTYPES: tuple[torch.dtype, ...] = (
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MISSING = object()
-
-Dim = Union[str, int, "type[Ellipsis]"]
-
 
 def to_path(key: str | Sequence[str]) -> tuple[str, ...]:
     """Turn a key (``"a"``, dotted ``"a.b"`` or a tuple) into a tuple path.
@@ -112,8 +109,8 @@ class TensorShape:
                 raise ValueError(f"size given for {name!r}, which is not a dim of {dims!r}")
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise TypeError(f"size of dim {name!r} must be a non-negative int, got {size!r}")
-        if isinstance(dtype, list):
-            dtype = tuple(dtype)
+        if isinstance(dtype, list):  # lists from YAML-minded callers
+            dtype = tuple(dtype)  # type: ignore[unreachable]
         self.dims: tuple[Any, ...] = parsed
         self.dtype = dtype
         self.sizes: dict[str, int] = dict(sizes)
@@ -142,10 +139,7 @@ class TensorShape:
     @staticmethod
     def _parse(dims: str | Sequence[Any]) -> tuple[Any, ...]:
         items: Sequence[Any]
-        if isinstance(dims, str):
-            items = [s.strip() for s in dims.split(",")] if dims.strip() else []
-        else:
-            items = list(dims)
+        items = ([s.strip() for s in dims.split(",")] if dims.strip() else []) if isinstance(dims, str) else list(dims)
         out: list[Any] = []
         for item in items:
             if item is Ellipsis or item == "...":
@@ -238,9 +232,9 @@ class TensorShape:
                     )
                 )
         dtype = self.dtype
-        if dtype is not None and value.dtype is not dtype:
-            if not (isinstance(dtype, tuple) and value.dtype in dtype):
-                out.append(Mismatch(path, "dtype", f"expected dtype {_dtype_name(dtype)}, got {value.dtype}"))
+        accepted = dtype is None or value.dtype is dtype or (isinstance(dtype, tuple) and value.dtype in dtype)
+        if not accepted:
+            out.append(Mismatch(path, "dtype", f"expected dtype {_dtype_name(dtype)}, got {value.dtype}"))
 
     def matches(self, value: Any, bindings: dict[str, tuple[int, str]] | None = None) -> bool:
         """Return whether ``value`` matches; cheap, with no message (``check`` explains a mismatch).
@@ -315,7 +309,7 @@ class TypeSpec:
         return isinstance(value, self.types) and not (isinstance(value, TensorDictBase) and is_non_tensor(value))
 
 
-Leaf = Union[TensorShape, TypeSpec]
+Leaf = TensorShape | TypeSpec
 
 
 class SpecDict(Mapping[tuple[str, ...], Leaf]):
@@ -502,10 +496,7 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
             out.append(Mismatch(path, "type", f"expected a TensorDict or mapping, got {type(data).__name__}"))
             return
         for key, name, leaf, optional in self._items:
-            if is_td:
-                value = data.get(key, _MISSING)
-            else:
-                value = _lookup(data, key)
+            value = data.get(key, _MISSING) if is_td else _lookup(data, key)
             full = f"{path}.{name}" if path else name
             if value is _MISSING:
                 if not optional:
@@ -563,7 +554,7 @@ def _leaf_keys(data: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
     return keys
 
 
-IOSpec = Union[TensorShape, TypeSpec, SpecDict]
+IOSpec = TensorShape | TypeSpec | SpecDict
 
 
 def check(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import torch
 from tensordict import TensorDict, TensorDictBase
@@ -29,9 +29,9 @@ __all__ = [
     "spec_from_dict",
 ]
 
-Data = Union[torch.Tensor, TensorDictBase]
-BatchShape = Union[Sequence[int], torch.Size, int]
-DeviceLike = Union[torch.device, str, None]
+Data = torch.Tensor | TensorDictBase
+BatchShape = Sequence[int] | torch.Size | int
+DeviceLike = torch.device | str | None
 
 
 def _size(shape: BatchShape) -> torch.Size:
@@ -164,7 +164,7 @@ class TensorSpec(Spec):
         """Return a mismatch if some value of ``x`` lies outside the spec."""
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+        return isinstance(other, TensorSpec) and type(other) is type(self) and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(self.shape), self.dtype))
@@ -244,9 +244,8 @@ class Box(TensorSpec):
             raise ValueError(f"Box bounds must not be NaN, got low={low!r}, high={high!r}")
         if bool((lo > hi).any()):
             raise ValueError(f"Box low must be <= high, got low={low!r}, high={high!r}")
-        if not dtype.is_floating_point:
-            if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
-                raise ValueError(f"an integer Box ({dtype}) needs finite bounds")
+        if not dtype.is_floating_point and not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
+            raise ValueError(f"an integer Box ({dtype}) needs finite bounds")
         self.low, self.high = _bounds_in_dtype(lo, hi, dtype)
         if bool((self.low > self.high).any()):
             raise ValueError(f"an integer Box ({dtype}) with low={low!r}, high={high!r} contains no value")
@@ -593,12 +592,12 @@ class Composite(Spec):
             return Mismatch(path, "dim", f"expected batch shape {list(batch_shape)}, got {list(x.batch_size)}")
         for key, spec in self._specs.items():
             sub = format_path((path, key)) if path else key
-            if key not in x.keys():
+            if key not in x:
                 return Mismatch(sub, "missing", f"missing key (expected {spec!r})")
             err = spec._first_error(x.get(key), batch_shape, sub)
             if err is not None:
                 return err
-        extra = [k for k in x.keys() if k not in self._specs]
+        extra = [k for k in x.keys() if k not in self._specs]  # noqa: SIM118 - iterating a TensorDict splits its batch
         if extra:
             sub = format_path((path, extra[0])) if path else extra[0]
             return Mismatch(sub, "extra", "unexpected key")

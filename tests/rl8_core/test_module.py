@@ -645,9 +645,7 @@ def test_obs_normalisation_is_applied_saved_and_restored(tmp_path: Path) -> None
     restored = RLModule.from_checkpoint(m.save_to_path(tmp_path / "ckpt"))
     assert restored.obs_normalizer is not None
     for key in ("mean", "var", "count"):
-        assert torch.equal(
-            getattr(restored.obs_normalizer.stats[0], key), getattr(m.obs_normalizer.stats[0], key)
-        )
+        assert torch.equal(getattr(restored.obs_normalizer.stats[0], key), getattr(m.obs_normalizer.stats[0], key))
     assert torch.equal(restored.forward_inference(batch)[Columns.ACTIONS], normed)
 
 

@@ -50,7 +50,9 @@ class ScriptedEnv(BatchedEnv):
         )
 
 
-def reference_episodes(log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], n: int) -> list[list[tuple[float, int]]]:
+def reference_episodes(
+    log: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], n: int
+) -> list[list[tuple[float, int]]]:
     """Per-step, per-env loop: the episodes finished at each step, in env order."""
     ret = [0.0] * n
     length = [0] * n

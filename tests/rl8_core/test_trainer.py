@@ -54,8 +54,16 @@ def test_step_reports_metrics_and_counters(tmp_path: Path) -> None:
     result = trainer.step()
     assert result["counters/env_steps"] == 64
     assert result["counters/iterations"] == 1
-    for key in ("losses/policy", "losses/vf", "losses/entropy", "stats/approx_kl", "stats/explained_variance",
-                "perf/env_steps_per_s", "learner/lr", "episodes/return_mean"):
+    for key in (
+        "losses/policy",
+        "losses/vf",
+        "losses/entropy",
+        "stats/approx_kl",
+        "stats/explained_variance",
+        "perf/env_steps_per_s",
+        "learner/lr",
+        "episodes/return_mean",
+    ):
         assert key in result, key
     trainer.close()
 
@@ -127,8 +135,8 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(
     assert (run_dir / "latest").read_text().strip() == "iter_000001"
     assert Trainer.from_checkpoint(run_dir).iteration == 1
     # Overwriting a checkpoint in place is atomic too.
+    monkeypatch.setattr(torch, "save", crash)
     with pytest.raises(OSError, match="disk full"):
-        monkeypatch.setattr(torch, "save", crash)
         trainer.save_checkpoint(good)
     monkeypatch.setattr(torch, "save", real_save)
     assert Trainer.from_checkpoint(good).iteration == 1
@@ -226,6 +234,14 @@ def test_rollout_holds_what_the_learner_needs(tmp_path: Path) -> None:
     trainer = Trainer(small_config(tmp_path))
     rollout = trainer.runner.collect()
     assert rollout.batch_size == torch.Size([16, 4])
-    for key in (Columns.OBS, Columns.NEXT_OBS, Columns.ACTIONS, Columns.ACTION_LOGP, Columns.VF_PREDS,
-                Columns.REWARDS, Columns.TERMINATEDS, Columns.TRUNCATEDS):
-        assert key in rollout.keys(), key
+    for key in (
+        Columns.OBS,
+        Columns.NEXT_OBS,
+        Columns.ACTIONS,
+        Columns.ACTION_LOGP,
+        Columns.VF_PREDS,
+        Columns.REWARDS,
+        Columns.TERMINATEDS,
+        Columns.TRUNCATEDS,
+    ):
+        assert key in rollout, key

@@ -45,9 +45,7 @@ def test_gae_matches_reference_with_terminations_and_truncations_mid_horizon(see
     truncated = (torch.rand(t_len, n, generator=g) < 0.2) & ~terminated
     terminated[2, 0] = True  # termination mid-horizon
     truncated[3, 1] = True  # truncation mid-horizon
-    adv, targets = compute_gae(
-        rewards, values, next_values, terminated, truncated, gamma=0.97, gae_lambda=0.9
-    )
+    adv, targets = compute_gae(rewards, values, next_values, terminated, truncated, gamma=0.97, gae_lambda=0.9)
     ref_adv, ref_targets = reference_gae(rewards, values, next_values, terminated, truncated, 0.97, 0.9)
     torch.testing.assert_close(adv, ref_adv)
     torch.testing.assert_close(targets, ref_targets)
@@ -113,7 +111,7 @@ def test_postprocess_bootstraps_truncations_and_the_last_step_from_next_obs() ->
     )
     torch.testing.assert_close(batch[Columns.ADVANTAGES].double(), ref_adv.reshape(-1), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(batch[Columns.VALUE_TARGETS].double(), ref_targets.reshape(-1), rtol=1e-5, atol=1e-5)
-    assert Columns.NEXT_OBS not in batch.keys()
+    assert Columns.NEXT_OBS not in batch
     assert math.isfinite(ppo.iteration_metrics()["stats/explained_variance"])
 
 
