@@ -18,7 +18,7 @@ from rl8_core._columns import Columns
 from rl8_core._distribution import Distribution
 from rl8_core._files import atomic_directory
 from rl8_core._normalizer import ObsNormalizer
-from rl8_core._registry import BUILTIN_DISTRIBUTION, import_object
+from rl8_core._registry import BUILTIN_DISTRIBUTION, distribution_of_module, import_object
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
 from specs import (
     FLOAT_DTYPES,
@@ -436,29 +436,6 @@ def _missing_message(path: Path, meta: Mapping[str, Any], exc: BaseException) ->
     return "\n".join(lines)
 
 
-#: Top-level packages of the rl8-core distribution itself.
-_OWN_PACKAGES = frozenset({"specs", "rl8_core", "catalogs", "rl8_plugins"})
-#: Top-level package -> (distribution, version); filled on first use, as scanning costs ~0.3 s.
-_DIST_CACHE: dict[str, tuple[str | None, str | None]] = {}
-
-
-def _distribution_of_package(top: str) -> tuple[str | None, str | None]:
-    if top in _OWN_PACKAGES:
-        return BUILTIN_DISTRIBUTION, _rl8_version()
-    if top == "__main__":
-        return None, None
-    if top not in _DIST_CACHE:
-        names = metadata.packages_distributions().get(top) or []
-        version = None
-        if names:
-            try:
-                version = metadata.version(names[0])
-            except metadata.PackageNotFoundError:
-                version = None
-        _DIST_CACHE[top] = (names[0] if names else None, version)
-    return _DIST_CACHE[top]
-
-
 def _class_provenance(classes: Mapping[str, Any]) -> list[dict[str, str | None]]:
     """Say where each class comes from (``module:qualname``, distribution, version).
 
@@ -470,7 +447,7 @@ def _class_provenance(classes: Mapping[str, Any]) -> list[dict[str, str | None]]
         if obj is None:
             continue
         module = getattr(obj, "__module__", None) or "?"
-        dist, version = _distribution_of_package(module.split(".")[0])
+        dist, version = distribution_of_module(module)
         qualname = getattr(obj, "__qualname__", type(obj).__qualname__)
         out.append({"role": role, "object": f"{module}:{qualname}", "distribution": dist, "version": version})
     return out

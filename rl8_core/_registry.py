@@ -526,16 +526,42 @@ class Registry:
         raise TypeError("a Registry is tied to this process's plugins and cannot be pickled")
 
 
-def _distribution_of(obj: Any) -> tuple[str | None, str | None]:
-    module = getattr(obj, "__module__", None) or ""
-    top = module.split(".")[0]
-    dists = metadata.packages_distributions().get(top) or []
-    if not dists:
-        return None, None
+#: Top-level package -> (distribution, version); filled on first use, as scanning costs ~0.3 s.
+_DIST_CACHE: dict[str, tuple[str | None, str | None]] = {}
+
+
+def _own_version() -> str | None:
     try:
-        return dists[0], metadata.version(dists[0])
+        return metadata.version(BUILTIN_DISTRIBUTION)
     except metadata.PackageNotFoundError:
-        return dists[0], None
+        return None
+
+
+def distribution_of_module(module: str) -> tuple[str | None, str | None]:
+    """Return ``(distribution, version)`` that installed the module ``module`` (``None``s if unknown).
+
+    The packages of this repository map to rl8-core even in an editable
+    install, whose metadata does not list them.
+    """
+    top = module.split(".")[0]
+    if top in ("specs", "rl8_core", "catalogs", "rl8_plugins"):
+        return BUILTIN_DISTRIBUTION, _own_version()
+    if top in ("", "__main__"):
+        return None, None
+    if top not in _DIST_CACHE:
+        names = metadata.packages_distributions().get(top) or []
+        version = None
+        if names:
+            try:
+                version = metadata.version(names[0])
+            except metadata.PackageNotFoundError:
+                version = None
+        _DIST_CACHE[top] = (names[0] if names else None, version)
+    return _DIST_CACHE[top]
+
+
+def _distribution_of(obj: Any) -> tuple[str | None, str | None]:
+    return distribution_of_module(getattr(obj, "__module__", None) or "")
 
 
 _DEFAULT: list[Registry] = []
