@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -210,7 +211,9 @@ def _check_paths(option: str, given: Mapping[str, Any], valid: list[str], what: 
     for path in given:
         if path not in valid:
             known = ", ".join(repr(p) for p in valid) if valid else f"none ({what} is not a Composite)"
-            raise ConfigError(f"model_config.{option}: unknown path {path!r}; valid paths: {known}")
+            close = difflib.get_close_matches(path, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"model_config.{option}: unknown path {path!r}{hint}; valid paths: {known}")
 
 
 class Catalog:

@@ -14,7 +14,7 @@ from rl8_core._registry import PluginInfo, get_registry
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
 
 #: Errors shown as one message rather than a traceback.
-USER_ERRORS = (ConfigError, CheckpointError, PluginError, UnknownComponentError, FileNotFoundError)
+USER_ERRORS = (ConfigError, CheckpointError, PluginError, UnknownComponentError, FileNotFoundError, ImportError)
 
 __all__ = ["main"]
 
@@ -165,14 +165,18 @@ class _TrainHelp(argparse.Action):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rl8`` command; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        status: int = args.func(args)
-    except USER_ERRORS as exc:
-        print(f"rl8 {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    return status
+        args = build_parser().parse_args(argv)
+        try:
+            status: int = args.func(args)
+        except USER_ERRORS as exc:
+            print(f"rl8 {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        return status
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which stopped reading: not an error of ours.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -140,16 +140,16 @@ class RLModule(nn.Module):
         normalize = self.model_config.get("normalize_obs", False)
         if not isinstance(normalize, bool):
             raise ConfigError(f"model_config.normalize_obs: expected bool (true/false), got {normalize!r}")
-        #: Running observation normaliser, when ``normalize_obs`` is set.
         # An action mask is data, not a measurement: it is never normalised.
         mask_key = getattr(self.catalog, "get_action_mask_key", lambda: None)()
+        #: Running observation normaliser, when ``normalize_obs`` is set.
         self.obs_normalizer: ObsNormalizer | None = (
             ObsNormalizer(observation_spec, exclude=[mask_key] if mask_key else []) if normalize else None
         )
-        self.setup()
-        #: The action distribution class (``None``: forwards must return actions).
+        #: The action distribution class (``None``: forwards must return actions); known in ``setup``.
         self.action_dist_cls: type[Distribution] | None = self.get_action_dist_cls()
         self._dist_config: dict[str, Any] = dict(self.get_action_dist_config())
+        self.setup()
         self._specs: dict[tuple[str, str], IOSpec | None] = {}
         for mode in MODES:
             self._specs[mode, "input"] = _canonical(getattr(self, f"input_specs_{mode}")())
@@ -198,13 +198,24 @@ class RLModule(nn.Module):
             raise RuntimeError(f"{type(self).__name__} has no action distribution (no catalog, no override)")
         return self.action_dist_cls(action_dist_inputs, self.action_spec, **self._dist_config)
 
+    @property
+    def num_action_dist_inputs(self) -> int:
+        """How many ``action_dist_inputs`` (``a``) the distribution needs: the policy head's width.
+
+        Available in ``setup()``.
+
+        Raises:
+            RuntimeError: If the module has no distribution class.
+        """
+        if self.action_dist_cls is None:
+            raise RuntimeError(f"{type(self).__name__} has no action distribution (no catalog, no override)")
+        return self.action_dist_cls.required_inputs(self.action_spec, **self._dist_config)
+
     def _obs_spec(self) -> SpecDict:
         return SpecDict({Columns.OBS: self.observation_spec.as_io_spec(("b",))})
 
     def _dist_inputs_spec(self) -> TensorShape:
-        assert self.action_dist_cls is not None
-        n = self.action_dist_cls.required_inputs(self.action_spec, **self._dist_config)
-        return TensorShape("b, a", a=n, dtype=FLOAT_DTYPES)
+        return TensorShape("b, a", a=self.num_action_dist_inputs, dtype=FLOAT_DTYPES)
 
     def _acting_spec(self) -> SpecDict:
         actions = {Columns.ACTIONS: self.action_spec.as_io_spec(("b",))}

@@ -241,7 +241,7 @@ class Registry:
     ) -> None:
         self._pm = pluggy.PluginManager(HOOK_NAMESPACE)
         self._pm.add_hookspecs(Hookspecs)
-        if os.environ.get("RL8_TRACE_PLUGINS"):
+        if os.environ.get("RL8_TRACE_PLUGINS", "").strip().lower() not in ("", "0", "false", "no", "off"):
             self._pm.trace.root.setwriter(logger.debug)
             self._pm.enable_tracing()
         self._components: dict[str, dict[str, list[ComponentInfo]]] = {kind: {} for kind in HOOKS}
@@ -249,6 +249,7 @@ class Registry:
         if disabled is None:
             disabled = [n.strip() for n in os.environ.get("RL8_DISABLE_PLUGINS", "").split(",") if n.strip()]
         self._disabled = set(disabled)
+        self._loaded_entry_points = False
         if load_entry_points:
             self.load_entry_points()
         for plugin in plugins:
@@ -260,6 +261,7 @@ class Registry:
         A plugin whose import, registration or hooks fail is recorded as
         failed with the reason; it never stops the others from loading.
         """
+        self._loaded_entry_points = True
         eps = sorted(metadata.entry_points(group=group), key=lambda e: (e.dist.name if e.dist else "", e.name))
         for ep in eps:
             dist = ep.dist.name if ep.dist else None
@@ -417,7 +419,8 @@ class Registry:
         reason = "; ".join(line.strip() for line in reason.splitlines() if line.strip())
         info.status, info.reason = "failed", reason
         self._plugins[info.name] = info
-        logger.warning("rl8 plugin %r (%s %s) failed: %s", info.name, info.distribution, info.version, reason)
+        source = f"{info.distribution} {info.version}" if info.distribution else info.source
+        logger.warning("rl8 plugin %r (%s) failed: %s", info.name, source, reason)
         return info
 
     @staticmethod
@@ -510,7 +513,7 @@ class Registry:
         not_loaded = [p for p in self.plugins() if p.status in ("failed", "disabled")]
         if not_loaded:
             msg += " Plugins not loaded: " + "; ".join(f"{p.name!r} ({p.status}: {p.reason})" for p in not_loaded) + "."
-        if not self._has_builtins():
+        if self._loaded_entry_points and not self._has_builtins():
             msg += (
                 f" No built-in components of {BUILTIN_DISTRIBUTION} are registered: its entry points are "
                 "missing from the installed metadata (an uninstalled source tree, or an editable install "

@@ -227,8 +227,13 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """Return a copy with top-level fields replaced."""
-        return dataclasses.replace(self, **changes)
+        """Return a validated copy with top-level fields replaced (sections may be given as mappings).
+
+        Examples:
+            >>> TrainConfig().replace(seed=3, eval={"at_end": False}).eval.at_end
+            False
+        """
+        return self.from_mapping({**self.to_dict(), **changes}, path="replace")
 
     def validate_components(self, registry: Registry) -> None:
         """Check that the named components exist and that their option mappings are valid.

@@ -200,6 +200,8 @@ class Trainer:
         self.stopped_by: list[str] = []
         self._periodic: list[Path] = []
         self._resume_run_id: str | None = None
+        #: The MLflow run of the last ``run`` (kept after it ends), or ``None``.
+        self.run_id: str | None = None
 
     def make_env(self, *, num_envs: int, seed: int | None) -> BatchedEnv:
         """Build an env of this run's kind (used for training and evaluation)."""
@@ -328,7 +330,7 @@ class Trainer:
             f"{c['kind']}.{c['name']}": f"{c['distribution']} {c['version']} (plugin {c['plugin']}, {c['object']})"
             for c in self.components()
         }
-        self.tracker.start(
+        self.run_id = self.tracker.start(
             params, tags={"rl8.env": self.config.env, "rl8.algorithm": self.config.algorithm}, run_id=run_id
         )
 

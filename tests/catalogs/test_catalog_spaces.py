@@ -365,7 +365,8 @@ def test_leaf_options_without_a_name_keep_the_rule_choice(registry: Registry) ->
         (
             Composite({"image": GRID, "agent": {"pos": Box((2,))}}),
             {"leaf_encoders": {"agent.vel": {"encoder": "mlp"}}},
-            r"model_config\.leaf_encoders: unknown path 'agent\.vel'; valid paths: 'image', 'agent', 'agent\.pos'",
+            r"model_config\.leaf_encoders: unknown path 'agent\.vel' \(did you mean 'agent'\?\); "
+            r"valid paths: 'image', 'agent', 'agent\.pos'",
         ),
         (
             Box((4,)),
@@ -375,7 +376,7 @@ def test_leaf_options_without_a_name_keep_the_rule_choice(registry: Registry) ->
         (
             MASKED_OBS,
             {"leaf_encoders": {"action_mask": {}}},
-            r"unknown path 'action_mask'; valid paths: 'image', 'vector'",
+            r"unknown path 'action_mask'.*; valid paths: 'image', 'vector'",
         ),
         (
             Composite({"image": GRID}),
@@ -405,7 +406,7 @@ def test_bad_leaf_encoders_are_config_errors(obs: Spec, config: dict[str, Any], 
         (
             Composite({"move": Box((2,)), "aim": {"x": Discrete(2)}}),
             {"leaf_action_dists": {"aim": {"action_dist": "categorical"}}},
-            r"model_config\.leaf_action_dists: unknown path 'aim'; valid paths: 'move', 'aim\.x'",
+            r"model_config\.leaf_action_dists: unknown path 'aim' \(did you mean 'aim\.x'\?\); valid paths: 'move', 'aim\.x'",
         ),
         (
             Discrete(3),
