@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import random
 import threading
 import time
 from collections.abc import Mapping
@@ -93,7 +94,15 @@ class Tracker:
         if self.run_id is None:
             exp = self.client.get_experiment_by_name(self.config.experiment)
             exp_id = exp.experiment_id if exp is not None else self.client.create_experiment(self.config.experiment)
-            run = self.client.create_run(exp_id, run_name=self.config.run_name, tags=dict(tags or {}))
+            # MLflow draws generated run names from Python's global RNG, which the run's seed has
+            # fixed: reseed it from the OS for the draw (and restore it) so that runs with the same
+            # seed do not all get the same name, and the same checkpoint directory.
+            rng_state = random.getstate()
+            random.seed()
+            try:
+                run = self.client.create_run(exp_id, run_name=self.config.run_name, tags=dict(tags or {}))
+            finally:
+                random.setstate(rng_state)
             self.run_id = run.info.run_id
             self.log_params(params)
         self._thread = threading.Thread(target=self._writer, name="rl8-mlflow", daemon=True)

@@ -410,7 +410,14 @@ class Trainer:
     def _run_dir(self) -> Path:
         if self.run_dir is None:
             name = self.tracker.run_name if self.tracker is not None else time.strftime("run-%Y%m%d-%H%M%S")
-            self.run_dir = Path(self.config.checkpoint.dir) / name
+            base = Path(self.config.checkpoint.dir)
+            path, n = base / name, 1
+            # A new run never writes into another run's directory: a reused ``run_name``, or two
+            # untracked runs started in the same second, get a numbered suffix.
+            while path.exists():
+                n += 1
+                path = base / f"{name}-{n}"
+            self.run_dir = path
         return self.run_dir
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:

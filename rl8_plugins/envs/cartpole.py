@@ -9,7 +9,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core import BatchedEnv, Columns, hookimpl
-from specs import Box, Discrete
+from specs import Box, Composite, Discrete
 
 __all__ = ["CartPoleEnv", "rl8_envs"]
 
@@ -49,6 +49,9 @@ class CartPoleEnv(BatchedEnv):
         max_episode_steps: Truncation limit (gymnasium's ``TimeLimit``).
         dtype: Precision of the physics state, ``float32`` (the throughput
             default) or ``float64`` (gymnasium's; observations stay float32).
+        dict_obs: Observe a ``Composite`` ``{"cart": [x, x_dot], "pole": [theta,
+            theta_dot]}`` (each float32 ``[n, 2]``) instead of one ``[n, 4]``
+            vector: the same information as a nested observation.
 
     Examples:
         >>> env = CartPoleEnv(num_envs=3, seed=0)
@@ -57,6 +60,8 @@ class CartPoleEnv(BatchedEnv):
         >>> out = env.step(torch.tensor([0, 1, 1]))
         >>> out["rewards"].tolist(), out["terminateds"].tolist()
         ([1.0, 1.0, 1.0], [False, False, False])
+        >>> CartPoleEnv(num_envs=3, seed=0, dict_obs=True).reset()["obs", "pole"].shape
+        torch.Size([3, 2])
     """
 
     #: Gravity (m/s^2).
@@ -84,6 +89,7 @@ class CartPoleEnv(BatchedEnv):
         device: str | torch.device = "cpu",
         max_episode_steps: int = 500,
         dtype: str | torch.dtype = torch.float32,
+        dict_obs: bool = False,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -99,7 +105,16 @@ class CartPoleEnv(BatchedEnv):
         high = torch.tensor(
             [self.x_threshold * 2, math.inf, self.theta_threshold_radians * 2, math.inf], dtype=torch.float32
         )
-        self.observation_spec = Box((4,), -high, high, torch.float32, device=self.device)
+        self.dict_obs = bool(dict_obs)
+        self.observation_spec: Box | Composite = Box((4,), -high, high, torch.float32, device=self.device)
+        if self.dict_obs:
+            self.observation_spec = Composite(
+                {
+                    "cart": Box((2,), -high[:2], high[:2], torch.float32),
+                    "pole": Box((2,), -high[2:], high[2:], torch.float32),
+                },
+                device=self.device,
+            )
         self.action_spec = Discrete(2, device=self.device)
         self._batch_size = torch.Size([self.num_envs])
 
@@ -141,8 +156,12 @@ class CartPoleEnv(BatchedEnv):
         out = torch.empty((n, 4), dtype=self.dtype, device=self.device)
         return out.uniform_(-0.05, 0.05, generator=self._generator)
 
-    def _obs(self, state: torch.Tensor) -> torch.Tensor:
-        return state if self.dtype == torch.float32 else state.to(torch.float32)
+    def _obs(self, state: torch.Tensor) -> torch.Tensor | TensorDict:
+        obs = state if self.dtype == torch.float32 else state.to(torch.float32)
+        if not self.dict_obs:
+            return obs
+        # Views of a state tensor the env never writes into again (see the class docstring).
+        return TensorDict({"cart": obs[:, :2], "pole": obs[:, 2:]}, batch_size=self._batch_size, device=self.device)
 
     def reset(self, *, seed: int | None = None) -> TensorDictBase:
         """Reset every env and return ``{obs: [n, 4]}``; ``seed`` reseeds the generator."""

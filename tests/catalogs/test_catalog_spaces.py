@@ -311,8 +311,9 @@ def test_leaf_encoders_override_one_sub_spec_by_name() -> None:
     assert any(isinstance(m, nn.ReLU) for m in pos.modules())
     assert mode.output_dim == 64
     assert isinstance(pair, CompositeEncoder)
-    assert pair.output_dim == 1
-    assert enc(obs.rand((3,))).shape == (3, 64 + 8 + 64 + 1)
+    assert pair.encoders[0].output_dim == 1
+    assert agent.head[0].in_features == 8 + 64
+    assert enc(obs.rand((3,))).shape == (3, 256)
 
 
 def test_a_sub_composite_can_get_its_own_encoder(registry: Registry) -> None:
@@ -406,7 +407,8 @@ def test_bad_leaf_encoders_are_config_errors(obs: Spec, config: dict[str, Any], 
         (
             Composite({"move": Box((2,)), "aim": {"x": Discrete(2)}}),
             {"leaf_action_dists": {"aim": {"action_dist": "categorical"}}},
-            r"model_config\.leaf_action_dists: unknown path 'aim' \(did you mean 'aim\.x'\?\); valid paths: 'move', 'aim\.x'",
+            r"model_config\.leaf_action_dists: unknown path 'aim' \(did you mean 'aim\.x'\?\); "
+            r"valid paths: 'move', 'aim\.x'",
         ),
         (
             Discrete(3),

@@ -194,7 +194,7 @@ NESTED = Composite(
 
 
 def test_composite_from_the_catalog_builds_cnn_mlp_and_nested_composites() -> None:
-    enc = Catalog(NESTED, Discrete(2)).build_encoder()
+    enc = Catalog(NESTED, Discrete(2), {"encoder_config": {"hiddens": []}}).build_encoder()
     assert isinstance(enc, CompositeEncoder)
     assert enc.keys == ("image", "vector", "agent", "pair")
     image, vector, agent, pair = enc.encoders
@@ -204,8 +204,10 @@ def test_composite_from_the_catalog_builds_cnn_mlp_and_nested_composites() -> No
     assert isinstance(pair, CompositeEncoder)
     assert [type(e) for e in agent.encoders] == [MLPEncoder, MLPEncoder]
     assert [type(e) for e in pair.encoders] == [MLPEncoder, MLPEncoder]
-    assert enc.output_dim == 256 + 64 + 2 * 64 + 2 * 64
-    assert agent.output_dim == 128
+    # The top level passes its entries through; nested composites mix theirs (default [256]).
+    assert enc.output_dim == 256 + 64 + 256 + 256
+    assert agent.output_dim == 256
+    assert agent.head[0].in_features == 2 * 64
 
     obs = NESTED.rand((6,))
     out = enc(obs)
@@ -214,8 +216,10 @@ def test_composite_from_the_catalog_builds_cnn_mlp_and_nested_composites() -> No
         [
             image(obs["image"]),
             vector(obs["vector"]),
-            torch.cat([agent.encoders[0](obs["agent", "mode"]), agent.encoders[1](obs["agent", "dirs"])], -1),
-            torch.cat([pair.encoders[0](obs["pair", "0"]), pair.encoders[1](obs["pair", "1"])], -1),
+            agent.head(
+                torch.cat([agent.encoders[0](obs["agent", "mode"]), agent.encoders[1](obs["agent", "dirs"])], -1)
+            ),
+            pair.head(torch.cat([pair.encoders[0](obs["pair", "0"]), pair.encoders[1](obs["pair", "1"])], -1)),
         ],
         dim=-1,
     )
@@ -234,7 +238,7 @@ def test_composite_head_mixes_the_entries() -> None:
 
 def test_composite_without_sub_encoders_flattens_every_leaf() -> None:
     spec = Composite({"pos": Box((2,)), "mode": Discrete(3), "deep": {"bits": MultiBinary(4)}})
-    enc = CompositeEncoder(spec)
+    enc = CompositeEncoder(spec, hiddens=[])
     assert enc.output_dim == 2 + 3 + 4
     assert not list(enc.parameters())
     assert isinstance(enc.encoders[0], FlattenObs)
@@ -246,12 +250,12 @@ def test_composite_without_sub_encoders_flattens_every_leaf() -> None:
 def test_composite_keys_may_shadow_module_attributes() -> None:
     spec = Composite({"items": Box((2,)), "values": Discrete(2), "keys": Box((1,))})
     enc = Catalog(spec, Discrete(2)).build_encoder()
-    assert enc(spec.rand((3,))).shape == (3, 3 * 64)
+    assert enc(spec.rand((3,))).shape == (3, 256)
 
 
 def test_composite_ignores_keys_it_does_not_know() -> None:
     spec = Composite({"pos": Box((2,))})
-    enc = CompositeEncoder(spec)
+    enc = CompositeEncoder(spec, hiddens=[])
     obs = Composite({"pos": Box((2,)), "other": Box((3,))}).rand((2,))
     torch.testing.assert_close(enc(obs), obs["pos"])
 
