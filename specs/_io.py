@@ -38,6 +38,7 @@ FLOAT_DTYPES: tuple[torch.dtype, ...] = (
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MISSING = object()
 
+
 def to_path(key: str | Sequence[str]) -> tuple[str, ...]:
     """Turn a key (``"a"``, dotted ``"a.b"`` or a tuple) into a tuple path.
 
