@@ -44,9 +44,9 @@ Run with the rl8 peer venv (see ``benchmarks/peers/README.md``)::
     .bench/rl8/bin/python benchmarks/peers/rl8_throughput.py --num-envs 64
     .bench/rl8/bin/python benchmarks/peers/rl8_throughput.py --num-envs 64 --env-only
 
-The env comes from ``rl8_cartpole_env.py`` next to this script (an unchanged,
-Apache-2.0 copy of the sdist's ``examples/cartpole/env.py``); ``--env-path``
-loads another copy, e.g. ``.bench/rl8-sdist/rl8-1.0.0/examples/cartpole/env.py``.
+The env is rl8's own ``examples/cartpole/env.py``, loaded from the unpacked
+sdist under ``.bench/rl8-sdist`` (see ``benchmarks/peers/README.md``; nothing
+of rl8 is copied into this repository); ``--env-path`` points elsewhere.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from typing import Any
 
 import torch
 
-DEFAULT_ENV_PATH = Path(__file__).resolve().with_name("rl8_cartpole_env.py")
+DEFAULT_ENV_PATH = Path(__file__).resolve().parents[2] / ".bench/rl8-sdist/rl8-1.0.0/examples/cartpole/env.py"
 
 
 @contextlib.contextmanager
