@@ -27,8 +27,18 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
-def get_activation(name: str) -> nn.Module:
+#: Activations that can overwrite their input instead of allocating an output.
+_INPLACE = frozenset({"relu", "elu", "leaky_relu", "silu"})
+
+
+def get_activation(name: str, *, inplace: bool = False) -> nn.Module:
     """Return a fresh activation module by name.
+
+    Args:
+        name: One of ``ACTIVATIONS``.
+        inplace: Overwrite the input where the activation supports it. Safe right
+            after a layer whose output nothing else reads (as in ``build_mlp``);
+            it saves a pass over memory, which dominates large bf16 batches.
 
     Raises:
         ValueError: For an unknown name, listing the known ones.
@@ -36,11 +46,14 @@ def get_activation(name: str) -> nn.Module:
     Examples:
         >>> get_activation("tanh")
         Tanh()
+        >>> get_activation("relu", inplace=True)
+        ReLU(inplace=True)
     """
     try:
-        return ACTIVATIONS[name]()
+        cls = ACTIVATIONS[name]
     except KeyError:
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}") from None
+    return cls(inplace=True) if inplace and name in _INPLACE else cls()
 
 
 def build_mlp(
@@ -64,7 +77,7 @@ def build_mlp(
     layers: list[nn.Module] = []
     last = in_dim
     for width in hiddens:
-        layers += [_init(nn.Linear(last, width), math.sqrt(2)), get_activation(activation)]
+        layers += [_init(nn.Linear(last, width), math.sqrt(2)), get_activation(activation, inplace=True)]
         last = width
     if out_dim is not None:
         layers.append(_init(nn.Linear(last, out_dim), out_gain))
