@@ -100,7 +100,11 @@ def compute_ceiling(num_envs: int, device: str, amp: str, seconds: float) -> flo
 
     def mlp(out: int) -> nn.Sequential:
         return nn.Sequential(
-            nn.Linear(4, HIDDEN[0]), nn.ReLU(), nn.Linear(HIDDEN[0], HIDDEN[1]), nn.ReLU(), nn.Linear(HIDDEN[1], out)
+            nn.Linear(4, HIDDEN[0]),
+            nn.ReLU(inplace=True),
+            nn.Linear(HIDDEN[0], HIDDEN[1]),
+            nn.ReLU(inplace=True),
+            nn.Linear(HIDDEN[1], out),
         ).to(dev)
 
     pi, vf = mlp(2), mlp(1)
@@ -158,10 +162,12 @@ def env_ceiling(num_envs: int, device: str, seconds: float) -> float:
     return timed(iteration, seconds)
 
 
-def rl8_peer(num_envs: int, device: str, seconds: float, python: str) -> float:
-    """Env steps/s of rl8 1.0.0's PPO iterations, from its own venv."""
+def rl8_peer(num_envs: int, device: str, seconds: float, python: str, threads: int | None) -> float:
+    """Env steps/s of rl8 1.0.0's PPO iterations, from its own venv (same torch threads as ours)."""
     cmd = [python, str(ROOT / "benchmarks/peers/rl8_throughput.py"), "--num-envs", str(num_envs)]
     cmd += ["--seconds", str(seconds), "--device", device]
+    if threads is not None:
+        cmd += ["--torch-threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"rl8 peer failed:\n{proc.stderr[-2000:]}")
@@ -193,7 +199,7 @@ def main() -> None:
         rows["compute ceiling bf16"] = lambda n: compute_ceiling(n, args.device, "bf16", args.seconds)
     rows["env ceiling (random actions)"] = lambda n: env_ceiling(n, args.device, args.seconds)
     if not args.no_peers:
-        rows["rl8 1.0.0 (fp32)"] = lambda n: rl8_peer(n, args.device, args.seconds, args.rl8_python)
+        rows["rl8 1.0.0 (fp32)"] = lambda n: rl8_peer(n, args.device, args.seconds, args.rl8_python, args.threads)
 
     print(
         f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "

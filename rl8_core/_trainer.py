@@ -85,12 +85,24 @@ def make_env(
         >>> env.reset()["obs"].shape
         torch.Size([2, 4])
     """
-    registry = registry or get_registry()
-    info, kwargs = _resolve_env(name, env_config or {}, registry)
+    return _build_env(name, env_config, num_envs=num_envs, seed=seed, device=device, registry=registry)[0]
+
+
+def _build_env(
+    name: str,
+    env_config: Mapping[str, Any] | None,
+    *,
+    num_envs: int,
+    seed: int | None,
+    device: str | torch.device,
+    registry: Registry | None,
+) -> tuple[BatchedEnv, ComponentInfo]:
+    """Build the env and return it with the component it came from (for provenance)."""
+    info, kwargs = _resolve_env(name, env_config or {}, registry or get_registry())
     env = info.obj(num_envs=num_envs, seed=seed, device=torch.device(device), **kwargs)
     if not isinstance(env, BatchedEnv):
         raise TypeError(f"env {name!r} ({info.source_text()}) returned {type(env).__name__}, not a BatchedEnv")
-    return env
+    return env, info
 
 
 def _rng_state() -> dict[str, Any]:
@@ -152,7 +164,9 @@ class Trainer:
         self.config: TrainConfig = config
         self.registry = registry or get_registry()
         config.validate_components(self.registry)
+        self._previous_threads: int | None = None
         if config.num_threads is not None:
+            self._previous_threads = torch.get_num_threads()
             torch.set_num_threads(config.num_threads)
         self.device = resolve_device(config.device)
         self.env_device = resolve_device(config.env_device) if config.env_device else self.device
@@ -205,9 +219,7 @@ class Trainer:
 
     def make_env(self, *, num_envs: int, seed: int | None) -> BatchedEnv:
         """Build an env of this run's kind (used for training and evaluation)."""
-        info, _ = _resolve_env(self.config.env, self.config.env_config, self.registry)
-        self._components["env", info.name] = info
-        return make_env(
+        env, info = _build_env(
             self.config.env,
             self.config.env_config,
             num_envs=num_envs,
@@ -215,6 +227,8 @@ class Trainer:
             device=self.env_device,
             registry=self.registry,
         )
+        self._components["env", info.name] = info
+        return env
 
     def _module_classes(self) -> tuple[type[RLModule], Any]:
         default_module, default_catalog = self.algorithm.default_module()
@@ -506,13 +520,16 @@ class Trainer:
         return trainer
 
     def close(self) -> None:
-        """Close envs and end tracking."""
+        """Close envs, end tracking and give torch back the thread count it had."""
         self.env.close()
         if self._eval_env is not None:
             self._eval_env.close()
         if self.tracker is not None:
             self.tracker.end("FINISHED")
             self.tracker = None
+        if self._previous_threads is not None:
+            torch.set_num_threads(self._previous_threads)
+            self._previous_threads = None
 
     def __enter__(self) -> Trainer:
         return self

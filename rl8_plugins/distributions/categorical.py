@@ -74,8 +74,8 @@ class Categorical(Distribution):
         # A uniform draw of exactly 0 would give -inf noise and could let a masked
         # (finfo.min) action win when it is the only valid one's draw; clamp it away.
         uniform = torch.rand_like(self.raw_logits).clamp_(min=torch.finfo(torch.float32).tiny)
-        gumbel = -torch.log(-torch.log(uniform))
-        return self._to_action((self.raw_logits + gumbel).argmax(-1))
+        # raw + Gumbel = raw - log(-log u); in place on the fresh draw, without temporaries.
+        return self._to_action((self.raw_logits - uniform.log_().neg_().log_()).argmax(-1))
 
     def deterministic_sample(self) -> torch.Tensor:
         """Return the most likely action."""
