@@ -469,8 +469,11 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
         """
         if self.strict:
             return False
-        if type(data) is TensorDict or isinstance(data, TensorDictBase):
-            entries: Mapping[Any, Any] = dict(data.items())
+        if type(data) is TensorDict:
+            # The TensorDict's own key -> value dict: no copy, no per-key dispatch.
+            entries: Mapping[Any, Any] = getattr(data, "_tensordict", None) or dict(data.items())
+        elif isinstance(data, TensorDictBase):
+            entries = dict(data.items())
         elif isinstance(data, Mapping):
             entries = data
         else:
