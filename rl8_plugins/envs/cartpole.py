@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core import BatchedEnv, Columns, hookimpl
+from rl8_plugins.envs._physics import PhysicsEnv
 from specs import Box, Composite, Discrete
 
 __all__ = ["CartPoleEnv", "rl8_envs"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
-
-def _physics_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """Accept ``torch.float32``/``torch.float64`` or their names (as configs spell them)."""
-    resolved = _DTYPES.get(dtype.removeprefix("torch.")) if isinstance(dtype, str) else dtype
-    if resolved is None or resolved not in _DTYPES.values():
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-    return resolved
-
-
-class CartPoleEnv(BatchedEnv):
+class CartPoleEnv(PhysicsEnv):
     """``num_envs`` copies of gymnasium's ``CartPole-v1``, stepped as whole tensors.
 
     The dynamics, constants, termination thresholds (12 degrees, ``|x| > 2.4``),
@@ -80,6 +70,8 @@ class CartPoleEnv(BatchedEnv):
     theta_threshold_radians = 12 * 2 * math.pi / 360
     #: Cart position beyond which an episode terminates.
     x_threshold = 2.4
+    #: Physics state: ``x, x_dot, theta, theta_dot``.
+    state_dim = 4
 
     def __init__(
         self,
@@ -91,14 +83,7 @@ class CartPoleEnv(BatchedEnv):
         dtype: str | torch.dtype = torch.float32,
         dict_obs: bool = False,
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
-        self.num_envs = int(num_envs)
-        self.device = torch.device(device)
-        self.max_episode_steps = int(max_episode_steps)
-        self.dtype = _physics_dtype(dtype)
+        super().__init__(num_envs=num_envs, seed=seed, device=device, max_episode_steps=max_episode_steps, dtype=dtype)
         self.total_mass = self.masspole + self.masscart
         self.polemass_length = self.masspole * self.length
         # Observation bounds as gymnasium computes them (float32), so that specs compare equal.
@@ -116,12 +101,7 @@ class CartPoleEnv(BatchedEnv):
                 device=self.device,
             )
         self.action_spec = Discrete(2, device=self.device)
-        self._batch_size = torch.Size([self.num_envs])
-
-        def const(value: float) -> torch.Tensor:
-            # A 0-dim tensor operand costs half of what a Python float does (no wrapping per call).
-            return torch.tensor(value, dtype=self.dtype, device=self.device)
-
+        const = self._const
         self._c_gravity = const(self.gravity)
         self._c_masspole = const(self.masspole)
         self._c_length = const(self.length)
@@ -135,21 +115,6 @@ class CartPoleEnv(BatchedEnv):
         self._limits = torch.tensor(
             [self.x_threshold, self.theta_threshold_radians], dtype=self.dtype, device=self.device
         )
-        self._max_steps = torch.tensor(self.max_episode_steps, dtype=torch.int32, device=self.device)
-        self._one = torch.tensor(1, dtype=torch.int32, device=self.device)
-        # On the CPU, finding the finished envs costs nothing extra (there is no device to
-        # wait for), so only they draw reset states; elsewhere every env draws one and
-        # torch.where picks, which keeps step free of host-device syncs.
-        self._sparse_reset = self.device.type == "cpu"
-        self._generator = torch.Generator(device=self.device)
-        if seed is None:
-            self._generator.seed()
-        else:
-            self._generator.manual_seed(seed)
-        # Drawing nothing here makes ``Env(seed=s).reset()`` equal ``Env().reset(seed=s)``;
-        # ``reset`` draws the first states.
-        self._state = torch.zeros((self.num_envs, 4), dtype=self.dtype, device=self.device)
-        self._steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
 
     def _initial_states(self, n: int) -> torch.Tensor:
         """Draw ``n`` reset states ``[n, 4]``, each variable uniform in ``[-0.05, 0.05]``."""
@@ -162,14 +127,6 @@ class CartPoleEnv(BatchedEnv):
             return obs
         # Views of a state tensor the env never writes into again (see the class docstring).
         return TensorDict({"cart": obs[:, :2], "pole": obs[:, 2:]}, batch_size=self._batch_size, device=self.device)
-
-    def reset(self, *, seed: int | None = None) -> TensorDictBase:
-        """Reset every env and return ``{obs: [n, 4]}``; ``seed`` reseeds the generator."""
-        if seed is not None:
-            self._generator.manual_seed(seed)
-        self._state = self._initial_states(self.num_envs)
-        self._steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
-        return TensorDict({Columns.OBS: self._obs(self._state)}, batch_size=self._batch_size, device=self.device)
 
     def step(self, actions: torch.Tensor | TensorDictBase) -> TensorDictBase:
         """Push every cart with ``actions`` ``[n]`` (0 or 1) and return the step result.
@@ -224,29 +181,6 @@ class CartPoleEnv(BatchedEnv):
             batch_size=self._batch_size,
             device=self.device,
         )
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return the physics state ``[n, 4]``, the step counters ``[n]`` and the generator state."""
-        return {
-            "state": self._state.clone(),
-            "steps": self._steps.clone(),
-            "generator": self._generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict`` so that the env continues exactly where it was.
-
-        Raises:
-            ValueError: If the state was saved from a different number of envs.
-        """
-        physics, steps = state["state"], state["steps"]
-        if tuple(physics.shape) != (self.num_envs, 4) or tuple(steps.shape) != (self.num_envs,):
-            raise ValueError(
-                f"state for {physics.shape[0]} envs cannot be loaded into a CartPoleEnv of {self.num_envs} envs"
-            )
-        self._state = physics.to(self.device, self.dtype, copy=True)
-        self._steps = steps.to(self.device, torch.int32, copy=True)
-        self._generator.set_state(state["generator"])
 
 
 @hookimpl

@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core import BatchedEnv, Columns, hookimpl
+from rl8_plugins.envs._physics import PhysicsEnv
 from specs import Box
 
 __all__ = ["PendulumEnv", "rl8_envs"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
-
-def _physics_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """Accept ``torch.float32``/``torch.float64`` or their names (as configs spell them)."""
-    resolved = _DTYPES.get(dtype.removeprefix("torch.")) if isinstance(dtype, str) else dtype
-    if resolved is None or resolved not in _DTYPES.values():
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-    return resolved
-
-
-class PendulumEnv(BatchedEnv):
+class PendulumEnv(PhysicsEnv):
     """``num_envs`` copies of gymnasium's ``Pendulum-v1``, stepped as whole tensors.
 
     The dynamics and constants (``max_speed`` 8, ``max_torque`` 2, ``dt`` 0.05,
@@ -72,6 +62,8 @@ class PendulumEnv(BatchedEnv):
     m = 1.0
     #: Length of the pendulum.
     l = 1.0  # noqa: E741 (gymnasium's name)
+    #: Physics state: ``th, thdot``.
+    state_dim = 2
 
     def __init__(
         self,
@@ -83,24 +75,12 @@ class PendulumEnv(BatchedEnv):
         max_episode_steps: int = 200,
         dtype: str | torch.dtype = torch.float32,
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        if max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
-        self.num_envs = int(num_envs)
-        self.device = torch.device(device)
+        super().__init__(num_envs=num_envs, seed=seed, device=device, max_episode_steps=max_episode_steps, dtype=dtype)
         self.g = float(g)
-        self.max_episode_steps = int(max_episode_steps)
-        self.dtype = _physics_dtype(dtype)
         high = torch.tensor([1.0, 1.0, self.max_speed], dtype=torch.float32)
         self.observation_spec = Box((3,), -high, high, torch.float32, device=self.device)
         self.action_spec = Box((1,), -self.max_torque, self.max_torque, torch.float32, device=self.device)
-        self._batch_size = torch.Size([self.num_envs])
-
-        def const(value: float) -> torch.Tensor:
-            # A 0-dim tensor operand costs half of what a Python float does (no wrapping per call).
-            return torch.tensor(value, dtype=self.dtype, device=self.device)
-
+        const = self._const
         # The coefficients as gymnasium's step computes them in Python floats.
         self._c_gravity_term = const(3 * self.g / (2 * self.l))
         self._c_torque_term = const(3.0 / (self.m * self.l**2))
@@ -113,43 +93,19 @@ class PendulumEnv(BatchedEnv):
         # Reset states: low + (high - low) * U[0, 1) for (th, thdot), as numpy's uniform.
         self._reset_low = torch.tensor([-math.pi, -1.0], dtype=self.dtype, device=self.device)
         self._reset_span = torch.tensor([2 * math.pi, 2.0], dtype=self.dtype, device=self.device)
-        self._max_steps = torch.tensor(self.max_episode_steps, dtype=torch.int32, device=self.device)
-        self._one = torch.tensor(1, dtype=torch.int32, device=self.device)
-        # On the CPU, finding the finished envs costs nothing extra (there is no device to
-        # wait for), so only they draw reset states; elsewhere every env draws one and
-        # torch.where picks, which keeps step free of host-device syncs.
-        self._sparse_reset = self.device.type == "cpu"
-        self._generator = torch.Generator(device=self.device)
-        if seed is None:
-            self._generator.seed()
-        else:
-            self._generator.manual_seed(seed)
-        # Drawing nothing here makes ``Env(seed=s).reset()`` equal ``Env().reset(seed=s)``;
-        # ``reset`` draws the first states.
-        self._state = torch.zeros((self.num_envs, 2), dtype=self.dtype, device=self.device)
-        self._steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
 
     def _initial_states(self, n: int) -> torch.Tensor:
         """Draw ``n`` reset states ``[n, 2]``: ``th ~ U(-pi, pi)``, ``thdot ~ U(-1, 1)``."""
         u = torch.rand((n, 2), dtype=self.dtype, device=self.device, generator=self._generator)
         return torch.addcmul(self._reset_low, u, self._reset_span)
 
-    @staticmethod
-    def _obs(state: torch.Tensor) -> torch.Tensor:
+    def _obs(self, state: torch.Tensor) -> torch.Tensor:
         """Return ``[cos th, sin th, thdot]`` ``[n, 3]`` (float32) for states ``[n, 2]``."""
         th, thdot = state.unbind(1)
         # Contiguous: cos of a strided column takes a multithreaded path even for a few
         # thousand envs, which stalls on busy cores.
         th = th.contiguous()
         return torch.stack((torch.cos(th), torch.sin(th), thdot), dim=1).to(torch.float32)
-
-    def reset(self, *, seed: int | None = None) -> TensorDictBase:
-        """Reset every env and return ``{obs: [n, 3]}``; ``seed`` reseeds the generator."""
-        if seed is not None:
-            self._generator.manual_seed(seed)
-        self._state = self._initial_states(self.num_envs)
-        self._steps = torch.zeros(self.num_envs, dtype=torch.int32, device=self.device)
-        return TensorDict({Columns.OBS: self._obs(self._state)}, batch_size=self._batch_size, device=self.device)
 
     def step(self, actions: torch.Tensor | TensorDictBase) -> TensorDictBase:
         """Apply torques ``actions`` ``[n, 1]`` (clipped to ``[-2, 2]``) and return the step result.
@@ -199,29 +155,6 @@ class PendulumEnv(BatchedEnv):
             batch_size=self._batch_size,
             device=self.device,
         )
-
-    def state_dict(self) -> dict[str, Any]:
-        """Return the physics state ``[n, 2]``, the step counters ``[n]`` and the generator state."""
-        return {
-            "state": self._state.clone(),
-            "steps": self._steps.clone(),
-            "generator": self._generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict`` so that the env continues exactly where it was.
-
-        Raises:
-            ValueError: If the state was saved from a different number of envs.
-        """
-        physics, steps = state["state"], state["steps"]
-        if tuple(physics.shape) != (self.num_envs, 2) or tuple(steps.shape) != (self.num_envs,):
-            raise ValueError(
-                f"state for {physics.shape[0]} envs cannot be loaded into a PendulumEnv of {self.num_envs} envs"
-            )
-        self._state = physics.to(self.device, self.dtype, copy=True)
-        self._steps = steps.to(self.device, torch.int32, copy=True)
-        self._generator.set_state(state["generator"])
 
 
 @hookimpl

@@ -8,6 +8,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core import BatchedEnv, Columns, hookimpl
+from rl8_plugins.envs._physics import check_positive, seeded_generator
 from specs import Box, Discrete
 
 __all__ = ["PixelsEnv", "rl8_envs"]
@@ -74,15 +75,12 @@ class PixelsEnv(BatchedEnv):
         cell_pixels: int = 1,
         max_episode_steps: int | None = None,
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if size < 2:
             raise ValueError(f"size must be >= 2 (the agent and the goal need distinct cells), got {size}")
         if cell_pixels < 1:
             raise ValueError(f"cell_pixels must be >= 1, got {cell_pixels}")
         max_steps = 4 * size if max_episode_steps is None else int(max_episode_steps)
-        if max_steps < 1:
-            raise ValueError(f"max_episode_steps must be >= 1, got {max_episode_steps}")
+        check_positive(num_envs=num_envs, max_episode_steps=max_steps)
         self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.size = int(size)
@@ -94,11 +92,7 @@ class PixelsEnv(BatchedEnv):
         self._batch_size = torch.Size([self.num_envs])
         self._moves = torch.tensor(self.MOVES, dtype=torch.int64, device=self.device)
         self._rows = torch.arange(self.num_envs, device=self.device)
-        self._generator = torch.Generator(device=self.device)
-        if seed is None:
-            self._generator.seed()
-        else:
-            self._generator.manual_seed(seed)
+        self._generator = seeded_generator(self.device, seed)
         # Drawing nothing here makes ``Env(seed=s).reset()`` equal ``Env().reset(seed=s)``.
         self._agent = torch.zeros((self.num_envs, 2), dtype=torch.int64, device=self.device)
         self._goal = torch.ones((self.num_envs, 2), dtype=torch.int64, device=self.device)
