@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 from rl8_core import reset_registry
@@ -26,8 +27,10 @@ def _isolate_global_state(
 ) -> Iterator[None]:
     """Point MLflow at a temporary store, reset the cached registry and the spec switch.
 
-    Tests marked ``uses_default_mlflow_store`` keep MLflow's default store
-    (they run in a temporary working directory instead).
+    Torch's global generator is seeded too, so that a test's unseeded draws do
+    not depend on which tests ran before it in the same (xdist) worker. Tests
+    marked ``uses_default_mlflow_store`` keep MLflow's default store (they run
+    in a temporary working directory instead).
     """
     if request.node.get_closest_marker("uses_default_mlflow_store") is None:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -35,6 +38,7 @@ def _isolate_global_state(
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
         monkeypatch.chdir(tmp_path)
     reset_registry()
+    torch.manual_seed(0)
     with checking(True):
         yield
     reset_registry()
@@ -42,8 +46,6 @@ def _isolate_global_state(
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip ``gpu`` tests on machines without CUDA."""
-    import torch
-
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA")
