@@ -88,6 +88,14 @@ def worker_cmd(script: str, config: str, seed: int, args: Any) -> list[str]:
     return cmd
 
 
+def sb3_cmd(env_id: str, seed: int, args: Any, *extra: str) -> list[str]:
+    """Return the command running the SB3 peer (``peers/sb3_solve.py``) on ``env_id`` for one seed."""
+    cmd = [args.sb3_python, str(ROOT / "benchmarks/peers/sb3_solve.py"), "--env", env_id, "--seed", str(seed), *extra]
+    if args.threads is not None:
+        cmd += ["--torch-threads", str(args.threads)]
+    return cmd
+
+
 def summarize(label: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and range over seeds of one row of the table."""
     walls = [r["wall_s"] for r in records]

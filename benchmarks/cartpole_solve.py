@@ -7,7 +7,7 @@ What it measures:
       * our PPO on gymnasium's CartPole-v1 (``examples/cartpole.yaml``),
       * our PPO on our torch CartPole (``examples/cartpole_torch.yaml``),
       * SB3 PPO with its rl-zoo CartPole-v1 settings, in its own venv
-        (``benchmarks/peers/sb3_cartpole_solve.py``).
+        (``benchmarks/peers/sb3_solve.py --env CartPole-v1``).
     Seeds run one after another, each in a fresh process; the table gives
     medians and ranges and each row's median wall time as a ratio to SB3's.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _solve import ROOT, print_table, run_ours, subprocess_json, summarize, worker_cmd
+from _solve import ROOT, print_table, run_ours, sb3_cmd, subprocess_json, summarize, worker_cmd
 
 OURS = {
     "rl8-core PPO, gymnasium CartPole-v1": "examples/cartpole.yaml",
@@ -70,9 +70,7 @@ def main() -> None:
             records[label].append(subprocess_json(worker_cmd(__file__, config, seed, args), threads=args.threads))
             print(f"  {label} seed {seed}: {records[label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
         if not args.no_peers:
-            cmd = [args.sb3_python, str(ROOT / "benchmarks/peers/sb3_cartpole_solve.py"), "--seed", str(seed)]
-            if args.threads is not None:
-                cmd += ["--torch-threads", str(args.threads)]
+            cmd = sb3_cmd("CartPole-v1", seed, args)
             records[SB3_LABEL].append(subprocess_json(cmd, threads=args.threads))
             print(f"  {SB3_LABEL} seed {seed}: {records[SB3_LABEL][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
     rows = [summarize(label, recs) for label, recs in records.items()]

@@ -8,8 +8,8 @@ What it measures:
       * our PPO on our torch pendulum (``examples/pendulum.yaml``),
       * SB3 PPO with its rl-zoo Pendulum-v1 settings (4 envs, n_steps 1024,
         gamma 0.9, 10 epochs, lr 1e-3, gSDE), in its own venv
-        (``benchmarks/peers/sb3_pendulum_solve.py``), with the same env-step
-        budget as ours (``--max-env-steps``).
+        (``benchmarks/peers/sb3_solve.py --env Pendulum-v1``), with the same
+        env-step budget as ours (``--max-env-steps``).
     Seeds run one after another, each in a fresh process; the table gives
     medians and ranges and each row's median wall time as a ratio to SB3's.
     Pendulum episodes all last 200 steps, so with 64 envs a whole window of
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _solve import ROOT, print_table, run_ours, subprocess_json, summarize, worker_cmd
+from _solve import ROOT, print_table, run_ours, sb3_cmd, subprocess_json, summarize, worker_cmd
 
 OURS = {
     "rl8-core PPO, gymnasium Pendulum-v1": "examples/pendulum_gym.yaml",
@@ -74,12 +74,9 @@ def main() -> None:
             records[label].append(subprocess_json(worker_cmd(__file__, config, seed, args), threads=args.threads))
             print(f"  {label} seed {seed}: {records[label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
         if not args.no_peers:
-            cmd = [args.sb3_python, str(ROOT / "benchmarks/peers/sb3_pendulum_solve.py"), "--seed", str(seed)]
-            cmd += ["--threshold", str(args.threshold), "--window", str(args.window)]
-            cmd += ["--total-timesteps", str(args.max_env_steps), "--eval-episodes", str(args.eval_episodes)]
-            if args.threads is not None:
-                cmd += ["--torch-threads", str(args.threads)]
-            records[SB3_LABEL].append(subprocess_json(cmd, threads=args.threads))
+            extra = ["--threshold", str(args.threshold), "--window", str(args.window)]
+            extra += ["--total-timesteps", str(args.max_env_steps), "--eval-episodes", str(args.eval_episodes)]
+            records[SB3_LABEL].append(subprocess_json(sb3_cmd("Pendulum-v1", seed, args, *extra), threads=args.threads))
             print(f"  {SB3_LABEL} seed {seed}: {records[SB3_LABEL][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
     rows = [summarize(label, recs) for label, recs in records.items()]
     print(f"Pendulum-v1 time to solve (last-{args.window} mean >= {args.threshold}), seeds {args.seeds}")

@@ -54,34 +54,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import torch
 
+# rl8-core is not installed in the peer venvs: the shared helpers sit next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import make_parser, print_record
+
 DEFAULT_ENV_PATH = Path(__file__).resolve().parents[2] / ".bench/rl8-sdist/rl8-1.0.0/examples/cartpole/env.py"
-
-
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Send everything written to stdout (Python or C level) to stderr."""
-    sys.stdout.flush()
-    saved_fd = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved_fd, 1)
-        os.close(saved_fd)
 
 
 def load_env_module(path: Path) -> ModuleType:
@@ -224,7 +213,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     Returns:
         The parsed arguments.
     """
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = make_parser(__doc__)
     parser.add_argument("--num-envs", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0, help="minimum measured time")
     parser.add_argument("--device", default="cpu")
@@ -245,12 +234,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--via-trainer",
         action="store_true",
         help="iterate with rl8.Trainer.step() (adds psutil + MLflow logging)",
-    )
-    parser.add_argument(
-        "--torch-threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads value (default: torch's own choice)",
     )
     return parser.parse_args(argv)
 
@@ -308,9 +291,7 @@ def main(argv: list[str] | None = None) -> None:
             # Keep rl8's MLflow logging out of the working tree.
             store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rl8-peer-mlruns-"))
             os.environ["MLFLOW_TRACKING_URI"] = Path(store).as_uri()
-        with stdout_to_stderr():
-            result = run(args)
-    print(json.dumps(result), flush=True)
+        print_record(lambda: run(args))
 
 
 if __name__ == "__main__":

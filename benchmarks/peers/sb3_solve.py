@@ -1,16 +1,25 @@
-"""Time-to-solve of Stable-Baselines3 PPO on gymnasium Pendulum-v1 (peer benchmark).
+"""Time-to-solve of Stable-Baselines3 PPO on gymnasium CartPole-v1 or Pendulum-v1 (peer benchmark).
 
 What it measures:
-    SB3 PPO with the rl-baselines3-zoo tuned Pendulum-v1 hyperparameters
+    SB3 PPO with the rl-baselines3-zoo tuned hyperparameters of the env
+    given by ``--env`` (the ``SETTINGS`` table) trains until it is *solved*:
+    the mean undiscounted return of the last 20 finished training episodes
+    (in completion order across all envs; envs finishing on the same vector
+    step are taken in env-index order) first reaches the env's threshold.
+
+    CartPole-v1: rl-zoo's tuned CartPole-v1 hyperparameters
+    (``hyperparams/ppo.yml``: 8 envs in a ``DummyVecEnv``, n_steps 32,
+    batch_size 256, gae_lambda 0.8, gamma 0.98, n_epochs 20, ent_coef 0.0,
+    learning rate linear from 1e-3, clip range linear from 0.2, 1e5 steps,
+    ``MlpPolicy`` with SB3's default net); solved at >= 475.
+
+    Pendulum-v1: rl-zoo's tuned Pendulum-v1 hyperparameters
     (``hyperparams/ppo.yml``, checked against the zoo's file: 4 envs in a
     ``DummyVecEnv``, n_timesteps 1e5, n_steps 1024, gae_lambda 0.95,
     gamma 0.9, n_epochs 10, ent_coef 0.0, learning_rate 1e-3 constant,
     clip_range 0.2 constant, use_sde True, sde_sample_freq 4; batch_size is
     not set there, so SB3's default 64 applies; ``MlpPolicy`` with SB3's
-    default net, no normalization) trains until it is *solved*: the mean
-    undiscounted return of the last 20 finished training episodes (in
-    completion order across all envs; envs finishing on the same vector step
-    are taken in env-index order) first reaches >= -250. Pendulum episodes
+    default net, no normalization); solved at >= -250. Pendulum episodes
     are always 200 steps long (time limit), so the 4 envs finish together.
 
 How:
@@ -22,20 +31,24 @@ How:
     callback records wall seconds and env steps and stops training at once.
     If 1e5 steps pass unsolved, the figures at the end of training are
     reported with ``"solved": false``. Afterwards the final policy is
-    evaluated deterministically for 10 episodes on a fresh, seeded
-    Pendulum-v1.
+    evaluated deterministically for 10 episodes on a fresh, seeded env of
+    the same id.
 
 Output:
     Everything goes to stderr except one JSON object, the last (and only)
     line of stdout::
 
+        {"library": "sb3", "env": "CartPole-v1", "seed": 0, "solved": true,
+         "wall_s": 3.9338, "env_steps": 20416, "setup_s": 1.7961,
+         "eval_return_mean": 295.2, "steps_per_s": 5189.9}
         {"library": "sb3", "env": "Pendulum-v1", "seed": 0, "solved": true,
          "wall_s": 12.9515, "env_steps": 41600, "setup_s": 2.0022,
          "eval_return_mean": -120.868, "steps_per_s": 3212.0}
 
 Run with the SB3 peer venv (see ``benchmarks/peers/README.md``)::
 
-    .bench/sb3/bin/python benchmarks/peers/sb3_pendulum_solve.py --seed 0
+    .bench/sb3/bin/python benchmarks/peers/sb3_solve.py --env CartPole-v1 --seed 0
+    .bench/sb3/bin/python benchmarks/peers/sb3_solve.py --env Pendulum-v1 --seed 0
 """
 
 from __future__ import annotations
@@ -46,11 +59,10 @@ _T_PROCESS = time.perf_counter()  # Before the heavy imports: they count as setu
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Mapping  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
@@ -64,12 +76,77 @@ from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
 from stable_baselines3.common.monitor import Monitor  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
-ENV_ID = "Pendulum-v1"
-THRESHOLD = -250.0
+# rl8-core is not installed in the peer venvs: the shared helpers sit next to this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import make_parser, print_record  # noqa: E402
+
 WINDOW = 20
-N_ENVS = 4
 TOTAL_TIMESTEPS = 100_000
 EVAL_EPISODES = 10
+
+
+def linear_schedule(initial_value: float) -> Callable[[float], float]:
+    """Return rl-zoo's ``lin_<value>`` schedule.
+
+    Args:
+        initial_value: Value at the start of training.
+
+    Returns:
+        A function of SB3's ``progress_remaining`` (1.0 at the start of
+        training, 0.0 at ``total_timesteps``) returning
+        ``progress_remaining * initial_value``.
+    """
+
+    def schedule(progress_remaining: float) -> float:
+        return progress_remaining * initial_value
+
+    return schedule
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setting:
+    """What differs between the envs: the solve threshold and rl-zoo's PPO settings."""
+
+    threshold: float
+    """Mean return of the last ``WINDOW`` finished episodes that counts as solved."""
+    n_envs: int
+    """Number of envs in the ``DummyVecEnv`` (rl-zoo's ``n_envs``)."""
+    ppo_kwargs: Mapping[str, Any]
+    """Keyword arguments of ``PPO``, from rl-zoo's ``hyperparams/ppo.yml`` (see the module docstring)."""
+
+
+SETTINGS: dict[str, Setting] = {
+    "CartPole-v1": Setting(
+        threshold=475.0,
+        n_envs=8,
+        ppo_kwargs={
+            "n_steps": 32,
+            "batch_size": 256,
+            "gae_lambda": 0.8,
+            "gamma": 0.98,
+            "n_epochs": 20,
+            "ent_coef": 0.0,
+            "learning_rate": linear_schedule(1e-3),
+            "clip_range": linear_schedule(0.2),
+        },
+    ),
+    "Pendulum-v1": Setting(
+        threshold=-250.0,
+        n_envs=4,
+        ppo_kwargs={
+            "n_steps": 1024,
+            "gae_lambda": 0.95,
+            "gamma": 0.9,
+            "n_epochs": 10,
+            "ent_coef": 0.0,
+            "learning_rate": 1e-3,
+            "clip_range": 0.2,
+            "use_sde": True,
+            "sde_sample_freq": 4,
+        },
+    ),
+}
 
 
 class SolveCallback(BaseCallback):
@@ -108,21 +185,6 @@ class SolveCallback(BaseCallback):
         return True
 
 
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Send everything written to stdout (Python or C level) to stderr."""
-    sys.stdout.flush()
-    saved_fd = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved_fd, 1)
-        os.close(saved_fd)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line.
 
@@ -130,27 +192,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         argv: Arguments, without the program name; ``sys.argv[1:]`` if None.
 
     Returns:
-        The parsed arguments.
+        The parsed arguments; ``threshold`` is the env's own when not given.
     """
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = make_parser(__doc__)
+    parser.add_argument("--env", required=True, choices=list(SETTINGS), help="gymnasium env id")
     parser.add_argument("--seed", type=int, default=0, help="global seed")
     parser.add_argument(
         "--total-timesteps",
         type=int,
         default=TOTAL_TIMESTEPS,
-        help="training budget (rl-zoo: 1e5)",
+        help="training budget (rl-zoo: 1e5); for CartPole-v1 also the linear schedules' horizon",
     )
-    parser.add_argument("--threshold", type=float, default=THRESHOLD)
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="mean return that counts as solved (default: 475 for CartPole-v1, -250 for Pendulum-v1)",
+    )
     parser.add_argument("--window", type=int, default=WINDOW)
     parser.add_argument("--eval-episodes", type=int, default=EVAL_EPISODES)
     parser.add_argument("--device", default="cpu", help="torch device for SB3")
-    parser.add_argument(
-        "--torch-threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads value (default: torch's own choice)",
-    )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.threshold is None:
+        args.threshold = SETTINGS[args.env].threshold
+    return args
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,23 +235,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"numpy {np.__version__}",
         file=sys.stderr,
     )
-    env = make_vec_env(ENV_ID, n_envs=N_ENVS, seed=args.seed, vec_env_cls=DummyVecEnv)
-    model = PPO(
-        "MlpPolicy",
-        env,
-        n_steps=1024,
-        gae_lambda=0.95,
-        gamma=0.9,
-        n_epochs=10,
-        ent_coef=0.0,
-        learning_rate=1e-3,
-        clip_range=0.2,
-        use_sde=True,
-        sde_sample_freq=4,
-        seed=args.seed,
-        device=args.device,
-        verbose=0,
-    )
+    setting = SETTINGS[args.env]
+    env = make_vec_env(args.env, n_envs=setting.n_envs, seed=args.seed, vec_env_cls=DummyVecEnv)
+    model = PPO("MlpPolicy", env, **setting.ppo_kwargs, seed=args.seed, device=args.device, verbose=0)
     callback = SolveCallback(args.threshold, args.window)
     t_before_learn = time.perf_counter()
     model.learn(total_timesteps=args.total_timesteps, callback=callback)
@@ -208,14 +259,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         file=sys.stderr,
     )
 
-    eval_env = DummyVecEnv([lambda: Monitor(gym.make(ENV_ID))])
+    eval_env = DummyVecEnv([lambda: Monitor(gym.make(args.env))])
     eval_env.seed(args.seed + 10_000)
     mean_return, std_return = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
     assert isinstance(mean_return, float)  # a float since return_episode_rewards=False
     print(f"eval: {mean_return:.1f} +- {std_return:.1f}", file=sys.stderr)
     return {
         "library": "sb3",
-        "env": ENV_ID,
+        "env": args.env,
         "seed": args.seed,
         "solved": callback.solved,
         "wall_s": round(wall_s, 4),
@@ -233,9 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         argv: Arguments, without the program name; ``sys.argv[1:]`` if None.
     """
     args = parse_args(argv)
-    with stdout_to_stderr():
-        result = run(args)
-    print(json.dumps(result), flush=True)
+    print_record(lambda: run(args))
 
 
 if __name__ == "__main__":
