@@ -10,6 +10,7 @@ import logging
 import math
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 
 from rl8_core._train_config import TrackingConfig
 
-__all__ = ["Tracker", "flatten_params"]
+__all__ = ["Tracker", "default_artifact_location", "flatten_params"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,28 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = str(value)[:_MAX_PARAM_LENGTH]
     return out
+
+
+def default_artifact_location(uri: str, experiment: str) -> str | None:
+    """Return where a new experiment's artifacts go: ``mlruns/<experiment>`` beside a sqlite database.
+
+    MLflow's own default is ``./mlruns`` in the working directory, wherever the
+    database is; keeping a run's artifacts next to its database keeps a
+    training directory self-contained. ``None`` (MLflow decides) for other stores.
+
+    Examples:
+        >>> default_artifact_location("sqlite:////runs/mlflow.db", "cart pole")
+        'file:///runs/mlruns/cart_pole'
+        >>> default_artifact_location("http://localhost:5000", "rl8") is None
+        True
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    if not database or database == ":memory:":
+        return None
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", experiment).strip("_.") or "experiment"
+    return (Path(database).resolve().parent / "mlruns" / folder).as_uri()
 
 
 class Tracker:
@@ -93,7 +116,11 @@ class Tracker:
                 logger.info("MLflow run %s not found in %s; starting a new run", run_id, self.uri)
         if self.run_id is None:
             exp = self.client.get_experiment_by_name(self.config.experiment)
-            exp_id = exp.experiment_id if exp is not None else self.client.create_experiment(self.config.experiment)
+            if exp is not None:
+                exp_id = exp.experiment_id
+            else:
+                location = self.config.artifact_location or default_artifact_location(self.uri, self.config.experiment)
+                exp_id = self.client.create_experiment(self.config.experiment, artifact_location=location)
             # MLflow draws generated run names from Python's global RNG, which the run's seed has
             # fixed: reseed it from the OS for the draw (and restore it) so that runs with the same
             # seed do not all get the same name, and the same checkpoint directory.

@@ -82,6 +82,8 @@ class TrackingConfig:
     """Experiment name."""
     run_name: str | None = None
     """Run name; ``null`` lets MLflow pick one."""
+    artifact_location: str | None = None
+    """Artifact root of a new experiment; ``null``: ``mlruns/<experiment>`` beside a sqlite database."""
     flush_every_s: float = 2.0
     """Send buffered metrics at most this often (training never waits on the store)."""
 

@@ -166,6 +166,31 @@ def test_run_is_tracked_in_mlflow(tmp_path: Path) -> None:
     assert trainer.stopped_by == ["EnvSteps(256)"]
 
 
+@pytest.mark.parametrize("explicit", [False, True], ids=["beside-database", "artifact_location"])
+def test_run_artifacts_stay_out_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, explicit: bool
+) -> None:
+    work, store = tmp_path / "work", tmp_path / "store"
+    work.mkdir()
+    store.mkdir()
+    monkeypatch.chdir(work)
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    tracking: dict[str, Any] = {"enabled": True, "uri": uri, "experiment": "my runs"}
+    root = tmp_path / "artifacts" if explicit else store / "mlruns" / "my_runs"
+    if explicit:
+        tracking["artifact_location"] = root.as_uri()
+    trainer = Trainer(small_config(tmp_path, tracking=tracking, stop={"env_steps": 64}, eval={"every": 0}))
+    trainer.run()
+    assert trainer.run_id is not None
+    assert (root / trainer.run_id / "artifacts" / "checkpoint" / "trainer.pt").is_file()
+    assert list(work.iterdir()) == []
+    # A second run in the same experiment keeps the experiment's location.
+    again = Trainer(small_config(tmp_path, tracking={**tracking, "artifact_location": None}, stop={"env_steps": 64}))
+    again.run()
+    assert again.run_id is not None
+    assert (root / again.run_id / "artifacts" / "checkpoint").is_dir()
+
+
 def test_interrupted_run_saves_a_checkpoint_and_is_marked_killed(tmp_path: Path) -> None:
     cfg = small_config(tmp_path, tracking={"enabled": True, "experiment": "interrupt"})
     trainer = Trainer(cfg)
