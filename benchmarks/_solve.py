@@ -78,19 +78,28 @@ def subprocess_json(cmd: Sequence[str], *, threads: int | None) -> dict[str, Any
     return record
 
 
+def solve_criterion(args: Any) -> list[str]:
+    """Return the ``--threshold``, ``--window`` and ``--eval-episodes`` options every side is run with."""
+    options = {"--threshold": args.threshold, "--window": args.window, "--eval-episodes": args.eval_episodes}
+    return [part for option, value in options.items() for part in (option, str(value))]
+
+
 def worker_cmd(script: str, config: str, seed: int, args: Any) -> list[str]:
     """Return the command running this script's ``--worker`` mode for one seed."""
-    cmd = [sys.executable, script, "--worker", config, "--seed", str(seed)]
-    cmd += ["--threshold", str(args.threshold), "--window", str(args.window)]
-    cmd += ["--max-env-steps", str(args.max_env_steps), "--eval-episodes", str(args.eval_episodes)]
+    cmd = [sys.executable, script, "--worker", config, "--seed", str(seed), *solve_criterion(args)]
+    cmd += ["--max-env-steps", str(args.max_env_steps)]
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
     return cmd
 
 
 def sb3_cmd(env_id: str, seed: int, args: Any, *extra: str) -> list[str]:
-    """Return the command running the SB3 peer (``peers/sb3_solve.py``) on ``env_id`` for one seed."""
-    cmd = [args.sb3_python, str(ROOT / "benchmarks/peers/sb3_solve.py"), "--env", env_id, "--seed", str(seed), *extra]
+    """Return the command running the SB3 peer (``peers/sb3_solve.py``) on ``env_id`` for one seed.
+
+    The solve criterion (threshold, window, evaluation episodes) is ours, so both sides are judged alike.
+    """
+    script = str(ROOT / "benchmarks/peers/sb3_solve.py")
+    cmd = [args.sb3_python, script, "--env", env_id, "--seed", str(seed), *solve_criterion(args), *extra]
     if args.threads is not None:
         cmd += ["--torch-threads", str(args.threads)]
     return cmd

@@ -74,9 +74,8 @@ def main() -> None:
             records[label].append(subprocess_json(worker_cmd(__file__, config, seed, args), threads=args.threads))
             print(f"  {label} seed {seed}: {records[label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
         if not args.no_peers:
-            extra = ["--threshold", str(args.threshold), "--window", str(args.window)]
-            extra += ["--total-timesteps", str(args.max_env_steps), "--eval-episodes", str(args.eval_episodes)]
-            records[SB3_LABEL].append(subprocess_json(sb3_cmd("Pendulum-v1", seed, args, *extra), threads=args.threads))
+            cmd = sb3_cmd("Pendulum-v1", seed, args, "--total-timesteps", str(args.max_env_steps))
+            records[SB3_LABEL].append(subprocess_json(cmd, threads=args.threads))
             print(f"  {SB3_LABEL} seed {seed}: {records[SB3_LABEL][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
     rows = [summarize(label, recs) for label, recs in records.items()]
     print(f"Pendulum-v1 time to solve (last-{args.window} mean >= {args.threshold}), seeds {args.seeds}")

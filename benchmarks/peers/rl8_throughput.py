@@ -223,7 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--env-path",
         type=Path,
         default=DEFAULT_ENV_PATH,
-        help="copy of rl8's examples/cartpole/env.py (default: vendored copy)",
+        help="rl8's examples/cartpole/env.py (default: the one in the unpacked sdist under .bench/rl8-sdist)",
     )
     parser.add_argument(
         "--env-only",
