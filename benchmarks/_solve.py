@@ -12,13 +12,14 @@ only overstate our time by at most one iteration.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 import subprocess
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,65 @@ def print_table(rows: list[dict[str, Any]], reference: str | None) -> None:
             f"{r['steps_median']:9,.0f} ({r['steps_min']:,.0f}-{r['steps_max']:,.0f})  "
             f"{r['setup_median']:8.2f} {r['eval_median']:7.1f} {r['rss_max']:7.0f} {ratio:>14}"
         )
+
+
+def main(
+    doc: str | None,
+    script: str,
+    *,
+    env_id: str,
+    ours: Mapping[str, str],
+    threshold: float,
+    sb3_budget: bool = False,
+) -> None:
+    """Run one time-to-solve benchmark: every row of ``ours`` and SB3 on ``env_id``, every seed; print the table.
+
+    Args:
+        doc: The script's docstring (its ``--help``).
+        script: The script's path; its ``--worker`` mode runs one of our rows in a fresh process.
+        env_id: The gymnasium id SB3 trains on (and the table's title).
+        ours: Row label -> our config file.
+        threshold: Default solve threshold (last-``window`` mean return).
+        sb3_budget: Give SB3 our ``--max-env-steps`` as its ``--total-timesteps`` (not for
+            CartPole, whose rl-zoo schedules are linear over the zoo's own budget).
+    """
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads in every process (default: torch's)")
+    parser.add_argument("--threshold", type=float, default=threshold)
+    parser.add_argument("--window", type=int, default=20)
+    parser.add_argument("--max-env-steps", type=int, default=300_000)
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--no-peers", action="store_true", help="skip Stable-Baselines3")
+    parser.add_argument("--sb3-python", default=str(ROOT / ".bench/sb3/bin/python"))
+    parser.add_argument("--json", action="store_true", help="also print every record as JSON")
+    parser.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        record = run_ours(args.worker, args.seed, args.threshold, args.window, args.max_env_steps, args.eval_episodes)
+        print(json.dumps(record))
+        return
+
+    sb3_label = f"SB3 PPO (rl-zoo), {env_id}"
+    records: dict[str, list[dict[str, Any]]] = {label: [] for label in ours}
+    if not args.no_peers:
+        records[sb3_label] = []
+    for seed in args.seeds:
+        for label, config in ours.items():
+            records[label].append(subprocess_json(worker_cmd(script, config, seed, args), threads=args.threads))
+            print(f"  {label} seed {seed}: {records[label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
+        if not args.no_peers:
+            extra = ["--total-timesteps", str(args.max_env_steps)] if sb3_budget else []
+            records[sb3_label].append(subprocess_json(sb3_cmd(env_id, seed, args, *extra), threads=args.threads))
+            print(f"  {sb3_label} seed {seed}: {records[sb3_label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
+    rows = [summarize(label, recs) for label, recs in records.items()]
+    print(f"{env_id} time to solve (last-{args.window} mean >= {args.threshold}), seeds {args.seeds}")
+    print_table(rows, None if args.no_peers else sb3_label)
+    if args.json:
+        print(json.dumps(records, indent=2))

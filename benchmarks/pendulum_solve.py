@@ -25,64 +25,22 @@ The SB3 venv is made as ``benchmarks/peers/README.md`` says (``.bench/sb3``).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _solve import ROOT, print_table, run_ours, sb3_cmd, subprocess_json, summarize, worker_cmd
-
-OURS = {
-    "rl8-core PPO, gymnasium Pendulum-v1": "examples/pendulum_gym.yaml",
-    "rl8-core PPO, torch pendulum": "examples/pendulum.yaml",
-}
-SB3_LABEL = "SB3 PPO (rl-zoo), Pendulum-v1"
-
-
-def main() -> None:
-    """Run every row for every seed and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads in every process (default: torch's)")
-    parser.add_argument("--threshold", type=float, default=-250.0)
-    parser.add_argument("--window", type=int, default=20)
-    parser.add_argument("--max-env-steps", type=int, default=300_000)
-    parser.add_argument("--eval-episodes", type=int, default=10)
-    parser.add_argument("--no-peers", action="store_true", help="skip Stable-Baselines3")
-    parser.add_argument("--sb3-python", default=str(ROOT / ".bench/sb3/bin/python"))
-    parser.add_argument("--json", action="store_true", help="also print every record as JSON")
-    parser.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-
-    if args.worker:
-        if args.threads is not None:
-            import torch
-
-            torch.set_num_threads(args.threads)
-        record = run_ours(args.worker, args.seed, args.threshold, args.window, args.max_env_steps, args.eval_episodes)
-        print(json.dumps(record))
-        return
-
-    records: dict[str, list[dict[str, object]]] = {label: [] for label in OURS}
-    if not args.no_peers:
-        records[SB3_LABEL] = []
-    for seed in args.seeds:
-        for label, config in OURS.items():
-            records[label].append(subprocess_json(worker_cmd(__file__, config, seed, args), threads=args.threads))
-            print(f"  {label} seed {seed}: {records[label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
-        if not args.no_peers:
-            cmd = sb3_cmd("Pendulum-v1", seed, args, "--total-timesteps", str(args.max_env_steps))
-            records[SB3_LABEL].append(subprocess_json(cmd, threads=args.threads))
-            print(f"  {SB3_LABEL} seed {seed}: {records[SB3_LABEL][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
-    rows = [summarize(label, recs) for label, recs in records.items()]
-    print(f"Pendulum-v1 time to solve (last-{args.window} mean >= {args.threshold}), seeds {args.seeds}")
-    print_table(rows, None if args.no_peers else SB3_LABEL)
-    if args.json:
-        print(json.dumps(records, indent=2))
-
+from _solve import main
 
 if __name__ == "__main__":
-    main()
+    main(
+        __doc__,
+        __file__,
+        env_id="Pendulum-v1",
+        ours={
+            "rl8-core PPO, gymnasium Pendulum-v1": "examples/pendulum_gym.yaml",
+            "rl8-core PPO, torch pendulum": "examples/pendulum.yaml",
+        },
+        threshold=-250.0,
+        sb3_budget=True,
+    )
