@@ -26,8 +26,14 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -46,6 +52,7 @@ __all__ = [
     "example_action_specs",
     "example_observation_specs",
     "fresh_registry",
+    "install_packages",
 ]
 
 #: Batch size ``b`` of the random batches the checks run.
@@ -91,6 +98,44 @@ def fresh_registry(plugins: Iterable[object] = (), *, entry_points: bool = False
             raise PluginError(f"plugin {info.name!r} failed to register: {info.reason}")
     with using_registry(registry):
         yield registry
+
+
+def install_packages(sources: Sequence[str | Path], target: str | Path) -> None:
+    """``pip install`` the package directories ``sources`` into ``target`` (a ``--target`` site).
+
+    For testing discovery through entry points exactly as a user's install
+    would: put ``target`` on ``sys.path`` (or ``PYTHONPATH``) and the packages'
+    ``rl8`` entry points are found. pip builds from temporary copies, so
+    setuptools' ``build/`` and ``*.egg-info`` never land next to the sources;
+    no index is consulted and dependencies are not installed.
+
+    Raises:
+        RuntimeError: If pip fails; the message holds the command and pip's output.
+
+    Example (in a plugin's test suite; pip takes a few seconds)::
+
+        install_packages(["."], tmp_path / "site")
+        sys.path.insert(0, str(tmp_path / "site"))
+    """
+    with tempfile.TemporaryDirectory(prefix="rl8-install-") as tmp:
+        copies = []
+        for i, source in enumerate(sources):
+            copy = Path(tmp) / f"{i}-{Path(source).name}"
+            shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+            copies.append(str(copy))
+        cmd = [
+            sys.executable,
+            *("-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir"),
+            *("--disable-pip-version-check", "--no-input", "--quiet", "--target", str(target)),
+            *copies,
+        ]
+        env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"pip could not install {', '.join(map(str, sources))} (exit {proc.returncode}):\n"
+            f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
+        )
 
 
 def example_observation_specs() -> dict[str, Spec]:

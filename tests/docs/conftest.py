@@ -19,10 +19,8 @@ Conventions a docs page may use (each an HTML comment, invisible when rendered):
 from __future__ import annotations
 
 import importlib
-import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from rl8_core import reset_registry
+from rl8_core.testing import install_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -156,32 +155,16 @@ class AcmeInstall:
 def acme_install(tmp_path_factory: pytest.TempPathFactory) -> AcmeInstall:
     """Install ``examples/plugin_package`` (acme-rl8) with pip into a temporary target.
 
-    pip builds from a copy, so that setuptools' ``build/`` and ``*.egg-info``
-    never land in the repository.
+    ``source`` is a copy of the example, so that running its own tests writes
+    nothing into the repository either.
     """
     source = tmp_path_factory.mktemp("acme_src") / "plugin_package"
     shutil.copytree(EXAMPLE_PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp_path_factory.mktemp("acme_site")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-        "--no-cache-dir",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--quiet",
-        "--target",
-        str(target),
-        str(source),
-    ]
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"pip could not install {source}:\n$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+    try:
+        install_packages([source], target)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
     return AcmeInstall(source, target)
 
 

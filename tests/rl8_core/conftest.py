@@ -14,7 +14,6 @@ import importlib
 import importlib.metadata as metadata
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from rl8_core import reset_registry
+from rl8_core.testing import install_packages
 
 PLUGIN_PKGS_DIR = Path(__file__).resolve().parents[1] / "plugin_pkgs"
 #: Directory names under ``tests/plugin_pkgs``.
@@ -81,42 +81,14 @@ def _subprocess_env(path: Path) -> dict[str, str]:
 def plugin_pkgs_install(tmp_path_factory: pytest.TempPathFactory) -> PluginInstall:
     """Install every package of ``tests/plugin_pkgs`` with one pip call into a temporary target.
 
-    setuptools writes ``build/`` and ``*.egg-info`` next to the sources, so pip
-    builds from copies: nothing is written into the repository. A failing pip
-    fails the tests that need it, loudly.
+    pip builds from copies (``install_packages``), so nothing is written into
+    the repository. A failing pip fails the tests that need it, loudly.
     """
-    sources = tmp_path_factory.mktemp("plugin_pkgs_src")
-    for key in PACKAGE_KEYS:
-        shutil.copytree(
-            PLUGIN_PKGS_DIR / key,
-            sources / key,
-            ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
-        )
     target = tmp_path_factory.mktemp("plugin_pkgs_site")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-        "--no-cache-dir",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--quiet",
-        "--target",
-        str(target),
-        *(str(sources / key) for key in PACKAGE_KEYS),
-    ]
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
-    if proc.returncode != 0:
-        pytest.fail(
-            f"pip could not install the test plugin packages (exit {proc.returncode}):\n"
-            f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}",
-            pytrace=False,
-        )
+    try:
+        install_packages([PLUGIN_PKGS_DIR / key for key in PACKAGE_KEYS], target)
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
     packages = {}
     for key in PACKAGE_KEYS:
         dist_infos = list(target.glob(f"rl8_test_{key}-*.dist-info"))
