@@ -477,7 +477,19 @@ class Composite(Spec):
     Args:
         specs: Mapping from string keys to specs; nested plain mappings become
             ``Composite``s.
-        **kwargs: More entries, as keywords.
+        device: Where ``rand`` and ``zero`` create tensors; when given, every
+            entry is moved there too.
+        is_tuple: Whether the entries stand for a tuple (in key order) rather
+            than a dict when data crosses to gymnasium; ``from_tuple`` sets it.
+        **kwargs: More entries, as keywords (``device`` and ``is_tuple`` are
+            taken by the arguments above, not as entries).
+
+    Attributes:
+        is_tuple: See the argument.
+
+    Raises:
+        ValueError: For no entries, or a key that is empty or holds a ``.``.
+        TypeError: For an entry that is no spec, or an ``is_tuple`` that is no bool.
 
     Examples:
         >>> c = Composite({"pos": Box((2,)), "mode": Discrete(3)})
@@ -486,6 +498,9 @@ class Composite(Spec):
         (torch.Size([4]), torch.Size([4, 2]))
         >>> c.contains(td)
         True
+        >>> t = Composite({"0": Discrete(2), "1": MultiBinary(3)}, is_tuple=True)
+        >>> t.is_tuple, t == Composite.from_tuple([Discrete(2), MultiBinary(3)])
+        (True, True)
     """
 
     kind: ClassVar[str] = "composite"
@@ -496,8 +511,11 @@ class Composite(Spec):
         /,
         *,
         device: DeviceLike = None,
+        is_tuple: bool = False,
         **kwargs: Spec,
     ) -> None:
+        if not isinstance(is_tuple, bool):
+            raise TypeError(f"Composite is_tuple must be a bool, got {type(is_tuple).__name__}")
         entries: dict[str, Spec] = {}
         for key, value in {**(specs or {}), **kwargs}.items():
             if not isinstance(key, str) or not key or "." in key:
@@ -513,7 +531,7 @@ class Composite(Spec):
         self.shape = torch.Size()
         self.dtype = None
         self.device = _device(device)
-        self.is_tuple = False
+        self.is_tuple = is_tuple
 
     @classmethod
     def from_tuple(cls, specs: Sequence[Spec], *, device: DeviceLike = None) -> Composite:
@@ -523,9 +541,7 @@ class Composite(Spec):
             >>> Composite.from_tuple([Discrete(2), Box((1,))]).keys()
             ['0', '1']
         """
-        out = cls({str(i): s for i, s in enumerate(specs)}, device=device)
-        out.is_tuple = True
-        return out
+        return cls({str(i): s for i, s in enumerate(specs)}, device=device, is_tuple=True)
 
     def keys(self) -> list[str]:
         """Return the top-level keys in order."""
@@ -576,8 +592,38 @@ class Composite(Spec):
         return TensorDict({k: s.zero(b) for k, s in self._specs.items()}, batch_size=b)
 
     def to(self, device: DeviceLike) -> Composite:
-        out = Composite({k: s.to(device) for k, s in self._specs.items()}, device=device)
-        out.is_tuple = self.is_tuple
+        return Composite({k: s.to(device) for k, s in self._specs.items()}, device=device, is_tuple=self.is_tuple)
+
+    def without(self, *keys: str) -> Composite:
+        """Return a copy without the top-level ``keys``; ``is_tuple`` and ``device`` stay.
+
+        The other entries keep their keys and order (a tuple's are not
+        renumbered) and are shared with this spec; this spec is left as it is.
+
+        Args:
+            *keys: Top-level keys to leave out.
+
+        Raises:
+            KeyError: For a key that is not there, naming it and the known keys.
+            ValueError: If no entry would be left.
+
+        Examples:
+            >>> c = Composite({"obs": Box((2,)), "action_mask": MultiBinary(3)})
+            >>> c.without("action_mask")
+            Composite({'obs': Box((2,), low=-inf, high=inf, dtype=torch.float32)})
+            >>> Composite.from_tuple([Discrete(2), Discrete(3), Discrete(4)]).without("1")
+            Composite({'0': Discrete(2), '2': Discrete(4)}, is_tuple=True)
+            >>> c.without("mask")
+            Traceback (most recent call last):
+            ...
+            KeyError: "Composite has no key 'mask'; its keys are ['obs', 'action_mask']"
+        """
+        for key in keys:
+            if key not in self._specs:
+                raise KeyError(f"Composite has no key {key!r}; its keys are {self.keys()}")
+        out = Composite({k: s for k, s in self._specs.items() if k not in keys}, is_tuple=self.is_tuple)
+        # Set rather than passed: ``device=`` would move the entries, which stay as they are.
+        out.device = self.device
         return out
 
     def as_io_spec(self, batch_dims: Sequence[str] = ("b",)) -> SpecDict:

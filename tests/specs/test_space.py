@@ -344,6 +344,7 @@ def test_repr_tells_apart_unequal_specs():
         (lambda: Composite({1: Discrete(2)}), ValueError, "strings"),
         (lambda: Composite({"a": {"b.c": Discrete(2)}}), ValueError, "without '.'"),
         (lambda: Composite({"a": 3}), TypeError, "must be a Spec"),
+        (lambda: Composite({"a": Discrete(2)}, is_tuple=Discrete(2)), TypeError, "is_tuple must be a bool"),
         (lambda: spec_from_dict({"type": "Graph"}), ValueError, "unknown spec type"),
         (
             lambda: spec_from_dict({"type": "Box", "shape": [1], "low": 0, "high": 1, "dtype": "floaty"}),
@@ -371,6 +372,60 @@ def test_composite_accessors():
         spec["zzz"]
     assert spec.shape == torch.Size()
     assert spec.dtype is None
+
+
+def test_composite_is_tuple_is_a_constructor_argument():
+    assert not Composite({"0": Discrete(2)}).is_tuple
+    spec = Composite({"0": Discrete(2), "1": {"x": Box((1,))}}, is_tuple=True)
+    assert spec.is_tuple
+    inner = spec["1"]
+    assert isinstance(inner, Composite)
+    assert not inner.is_tuple
+    assert spec == Composite.from_tuple([Discrete(2), Composite(x=Box((1,)))])
+    assert Composite.from_tuple([Discrete(2)], device="meta").is_tuple
+    assert spec_from_dict(spec.to_dict()) == spec
+
+
+def test_composite_without_leaves_out_keys_and_keeps_the_rest_in_order():
+    spec = Composite({"a": {"b": Discrete(2)}, "mask": MultiBinary(3), "c": Box((1,)), "d": Discrete(4)})
+    before = spec.to_dict()
+    out = spec.without("mask", "d")
+    assert isinstance(out, Composite)
+    assert out.keys() == ["a", "c"]
+    assert out == Composite({"a": {"b": Discrete(2)}, "c": Box((1,))})
+    assert out["a"] is spec["a"]
+    assert not out.is_tuple
+    assert spec.without() == spec
+    assert spec.without() is not spec
+    # The original is untouched.
+    assert spec.keys() == ["a", "mask", "c", "d"]
+    assert spec.to_dict() == before
+
+
+def test_composite_without_keeps_tuple_ness_and_device():
+    spec = Composite.from_tuple([Discrete(2), MultiBinary(3), Box((1,))], device="meta")
+    out = spec.without("1")
+    assert out.is_tuple
+    assert out.keys() == ["0", "2"]  # not renumbered
+    assert out.device == torch.device("meta")
+    assert [leaf.device for _, leaf in out.leaves()] == [torch.device("meta")] * 2
+    assert spec.keys() == ["0", "1", "2"]
+    assert spec.is_tuple
+    assert spec.device == torch.device("meta")
+    plain = Composite({"x": Discrete(2), "y": Discrete(3)}, device="meta").without("y")
+    assert not plain.is_tuple
+    assert plain.device == torch.device("meta")
+
+
+def test_composite_without_an_unknown_key_names_it_and_the_known_keys():
+    spec = Composite({"obs": Box((2,)), "action_mask": MultiBinary(3)})
+    with pytest.raises(KeyError, match=r"no key 'mask'; its keys are \['obs', 'action_mask'\]"):
+        spec.without("action_mask", "mask")
+    with pytest.raises(KeyError, match=r"no key 'obs\.x'"):
+        spec.without("obs.x")  # top-level keys only
+    assert spec.keys() == ["obs", "action_mask"]
+    with pytest.raises(ValueError, match="at least one entry"):
+        spec.without("obs", "action_mask")
 
 
 def test_box_properties():
