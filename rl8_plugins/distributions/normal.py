@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Literal
 
 import torch
 
 from rl8_core import Distribution, hookimpl
+from rl8_plugins.distributions._bounds import Affine, affine, bounded_box, flat_bounds, float_box, is_float_box
 from specs import Box, Spec
 
 __all__ = ["Normal", "rl8_distributions"]
@@ -20,32 +20,12 @@ _BOUNDS = ("clip", "rescale")
 
 
 def _box(action_spec: Spec, bounds: str = "clip") -> Box:
-    if not (isinstance(action_spec, Box) and action_spec.dtype.is_floating_point):
-        raise TypeError(f"Normal needs a float Box action spec, got {action_spec!r}")
+    box = float_box(action_spec, "Normal")
     if bounds not in _BOUNDS:
         raise ValueError(f"Normal option bounds must be one of {', '.join(map(repr, _BOUNDS))}, got {bounds!r}")
-    if bounds == "rescale" and not (action_spec.is_bounded and bool((action_spec.high > action_spec.low).all())):
-        raise ValueError(
-            f"Normal with bounds='rescale' needs a Box with finite bounds and high > low, got {action_spec!r}"
-        )
-    return action_spec
-
-
-@functools.lru_cache(maxsize=64)
-def _affine(
-    low: tuple[float, ...], high: tuple[float, ...], device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return ``center``, ``half_range`` ``[d]`` and ``sum(log half_range)`` in float32 on ``device``.
-
-    Built once per bounds and device, so that a forward pays no host-to-device copy.
-    """
-    lo, hi = torch.tensor(low, dtype=torch.float64), torch.tensor(high, dtype=torch.float64)
-    half_range = (hi - lo) / 2
-    return (
-        ((lo + hi) / 2).to(device, torch.float32),
-        half_range.to(device, torch.float32),
-        half_range.log().sum().to(device, torch.float32),
-    )
+    if bounds == "rescale":
+        bounded_box(box, "Normal with bounds='rescale'")
+    return box
 
 
 class Normal(Distribution):
@@ -94,11 +74,9 @@ class Normal(Distribution):
         self.mean, self.log_std = inputs.float().chunk(2, dim=-1)
         self.std = self.log_std.exp()
         #: ``(center, half_range, sum(log half_range))`` of the ``"rescale"`` map, else ``None``.
-        self.affine: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.affine: Affine | None = None
         if bounds == "rescale":
-            self.affine = _affine(
-                tuple(self.box.low.flatten().tolist()), tuple(self.box.high.flatten().tolist()), inputs.device
-            )
+            self.affine = affine(*flat_bounds(self.box), inputs.device)
 
     @classmethod
     def required_inputs(cls, action_spec: Spec, *, bounds: Bounds = "clip", **config: Any) -> int:
@@ -113,17 +91,16 @@ class Normal(Distribution):
     @classmethod
     def supports(cls, action_spec: Spec) -> bool:
         """Return whether ``action_spec`` is a float ``Box``."""
-        return isinstance(action_spec, Box) and action_spec.dtype.is_floating_point
+        return is_float_box(action_spec)
 
     def _shape(self, flat: torch.Tensor) -> torch.Tensor:
         if self.affine is not None:
-            center, half_range, _ = self.affine
-            flat = center + half_range * flat
+            flat = self.affine.to_box(flat)
         return flat.reshape(*flat.shape[:-1], *self.box.shape).to(self.box.dtype)
 
     def _log_det(self) -> torch.Tensor | float:
         """Return ``sum(log half_range)``, the log-Jacobian of the ``"rescale"`` map (0 for ``"clip"``)."""
-        return 0.0 if self.affine is None else self.affine[2]
+        return 0.0 if self.affine is None else self.affine.log_det
 
     def sample(self) -> torch.Tensor:
         """Draw actions without gradient."""
@@ -142,8 +119,7 @@ class Normal(Distribution):
         """Return the log-density ``[b]`` of actions, summed over action elements."""
         a = actions.reshape(*self.mean.shape).float()
         if self.affine is not None:
-            center, half_range, _ = self.affine
-            a = (a - center) / half_range
+            a = self.affine.from_box(a)
         z = (a - self.mean) / self.std
         return (-0.5 * z.square() - self.log_std - _HALF_LOG_2PI).sum(-1) - self._log_det()
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from rl8_core import Distribution, hookimpl
+from rl8_plugins.distributions._bounds import (
+    affine,
+    bounded_box,
+    flat_bounds,
+    float_box,
+    has_finite_range,
+    is_float_box,
+)
 from specs import Box, Spec
 
 __all__ = ["SquashedNormal", "rl8_distributions"]
@@ -39,39 +47,19 @@ _C2 = -31 * math.pi**6 / 241920
 
 
 def _bounded_box(action_spec: Spec) -> Box:
-    if not (isinstance(action_spec, Box) and action_spec.dtype.is_floating_point):
-        raise TypeError(f"SquashedNormal needs a float Box action spec, got {action_spec!r}")
-    if not (action_spec.is_bounded and bool((action_spec.high > action_spec.low).all())):
-        raise ValueError(f"SquashedNormal needs a Box with finite bounds and high > low, got {action_spec!r}")
-    return action_spec
-
-
-class _Affine(NamedTuple):
-    """The map from ``tanh(u)`` to actions, on the device of the inputs."""
-
-    #: ``(low + high) / 2`` ``[d]``, float32.
-    center: torch.Tensor
-    #: ``(high - low) / 2`` ``[d]``, float32.
-    half_range: torch.Tensor
-    #: ``sum(log half_range)``, a float32 scalar.
-    log_det: torch.Tensor
-    #: The bounds ``[d]`` in the Box's dtype, to clamp actions to.
-    low: torch.Tensor
-    high: torch.Tensor
+    return bounded_box(float_box(action_spec, "SquashedNormal"), "SquashedNormal")
 
 
 @functools.lru_cache(maxsize=64)
-def _affine(low: tuple[float, ...], high: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> _Affine:
-    """Build the affine map once per bounds, dtype and device, so that a forward pays no host-to-device copy."""
+def _clamp_bounds(
+    low: tuple[float, ...], high: tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``low``, ``high`` ``[d]`` in the Box's ``dtype`` on ``device``, to clamp actions to.
+
+    Built once per bounds, dtype and device, so that a forward pays no host-to-device copy.
+    """
     lo, hi = torch.tensor(low, dtype=torch.float64), torch.tensor(high, dtype=torch.float64)
-    half_range = (hi - lo) / 2
-    return _Affine(
-        ((lo + hi) / 2).to(device, torch.float32),
-        half_range.to(device, torch.float32),
-        half_range.log().sum().to(device, torch.float32),
-        lo.to(device, dtype),
-        hi.to(device, dtype),
-    )
+    return lo.to(device, dtype), hi.to(device, dtype)
 
 
 @functools.lru_cache(maxsize=8)
@@ -132,12 +120,11 @@ class SquashedNormal(Distribution):
         #: Mean and log-std ``[b, d]`` of the Gaussian over ``u`` (float32).
         self.mean, self.log_std = inputs.float().chunk(2, dim=-1)
         self.std = self.log_std.exp()
-        self.affine = _affine(
-            tuple(self.box.low.flatten().tolist()),
-            tuple(self.box.high.flatten().tolist()),
-            self.box.dtype,
-            inputs.device,
-        )
+        low, high = flat_bounds(self.box)
+        #: ``(center, half_range, sum(log half_range))``: the map from ``tanh(u)`` to actions.
+        self.affine = affine(low, high, inputs.device)
+        #: The bounds ``[d]`` in the Box's dtype, to clamp actions to.
+        self.low, self.high = _clamp_bounds(low, high, self.box.dtype, inputs.device)
 
     @classmethod
     def required_inputs(cls, action_spec: Spec, **config: Any) -> int:
@@ -152,17 +139,13 @@ class SquashedNormal(Distribution):
     @classmethod
     def supports(cls, action_spec: Spec) -> bool:
         """Return whether ``action_spec`` is a float ``Box`` with finite bounds and ``high > low``."""
-        try:
-            _bounded_box(action_spec)
-        except (TypeError, ValueError):
-            return False
-        return True
+        return is_float_box(action_spec) and has_finite_range(action_spec)
 
     def _squash(self, u: torch.Tensor) -> torch.Tensor:
         """Map ``u`` ``[b, d]`` to actions ``[b, *shape]`` in the Box's dtype, clamped to its bounds."""
-        a = (self.affine.center + self.affine.half_range * torch.tanh(u)).to(self.box.dtype)
+        a = self.affine.to_box(torch.tanh(u)).to(self.box.dtype)
         # Rounding (of center + half_range, or to the Box's dtype) may step just past a bound.
-        a = a.clamp(self.affine.low, self.affine.high)
+        a = a.clamp(self.low, self.high)
         return a.reshape(*a.shape[:-1], *self.box.shape)
 
     def _logp_u(self, u: torch.Tensor) -> torch.Tensor:
@@ -199,7 +182,7 @@ class SquashedNormal(Distribution):
         ``x = (a - center) / half_range`` is clamped to ``[-1 + EPS, 1 - EPS]``
         first, and ``log |da/du| = sum(log half_range + log(1 - tanh(u)^2))``.
         """
-        x = (actions.reshape(*self.mean.shape).float() - self.affine.center) / self.affine.half_range
+        x = self.affine.from_box(actions.reshape(*self.mean.shape).float())
         return self._logp_u(torch.atanh(x.clamp(-1 + EPS, 1 - EPS)))
 
     def entropy(self) -> torch.Tensor:
