@@ -10,16 +10,10 @@ Examples:
 from __future__ import annotations
 
 from catalogs._actor_critic import ActorCriticCatalog, ActorCriticConfig, ActorCriticModule, FreeParamHead
-from catalogs._catalog import (
-    ActionDistChoice,
-    Catalog,
-    EncoderChoice,
-    LeafActionDistConfig,
-    LeafEncoderConfig,
-    ModelConfig,
-    Rule,
-    apply_action_mask,
-)
+from catalogs._catalog import Catalog
+from catalogs._config import LeafActionDistConfig, LeafEncoderConfig, ModelConfig
+from catalogs._masking import apply_action_mask
+from catalogs._plan import ActionDistChoice, EncoderChoice, Rule
 
 __all__ = [
     "ActionDistChoice",

@@ -10,7 +10,9 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
-from catalogs._catalog import Catalog, ModelConfig, apply_action_mask
+from catalogs._catalog import Catalog
+from catalogs._config import ModelConfig
+from catalogs._masking import apply_action_mask
 from rl8_core import Columns, ConfigError, Encoder, RLModule, build_mlp
 from specs import FLOAT_DTYPES, Composite, TensorShape, TensorSpec
 

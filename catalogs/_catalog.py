@@ -2,218 +2,34 @@
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-import torch
+from catalogs import _describe, _plan
+from catalogs._config import ModelConfig
+from catalogs._masking import find_action_mask_key, without_mask
+from catalogs._plan import ActionDistChoice, EncoderChoice, Rule
+from rl8_core import ComponentInfo, ConfigError, Distribution, Encoder, Registry, config_from_mapping, get_registry
+from specs import Composite, Spec
 
-from rl8_core import (
-    ComponentInfo,
-    ConfigError,
-    Distribution,
-    Encoder,
-    Registry,
-    config_from_mapping,
-    get_registry,
-)
-from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec
+__all__ = ["Catalog"]
 
-__all__ = [
-    "ActionDistChoice",
-    "Catalog",
-    "EncoderChoice",
-    "LeafActionDistConfig",
-    "LeafEncoderConfig",
-    "ModelConfig",
-    "Rule",
-    "apply_action_mask",
-]
+_T = TypeVar("_T")
+_C = TypeVar("_C", bound=_plan.Choice)
 
 
-@dataclass(frozen=True, kw_only=True)
-class LeafEncoderConfig:
-    """One entry of ``model_config["leaf_encoders"]``: the encoder of one sub-observation."""
-
-    encoder: str | None = None
-    """Encoder by registry name or import path; ``None`` keeps the rule table's choice."""
-    encoder_config: Mapping[str, Any] = field(default_factory=dict)
-    """Keyword options for that encoder."""
+def _attempt(plan: Callable[[], _T]) -> _T | None:
+    """Return ``plan()``, or ``None`` if it raises: the call that needs the plan makes it again and raises there."""
+    try:
+        return plan()
+    except Exception:
+        return None
 
 
-@dataclass(frozen=True, kw_only=True)
-class LeafActionDistConfig:
-    """One entry of ``model_config["leaf_action_dists"]``: the distribution of one action leaf."""
-
-    action_dist: str | None = None
-    """Distribution by registry name or import path; ``None`` keeps the rule table's choice."""
-    action_dist_config: Mapping[str, Any] = field(default_factory=dict)
-    """Keyword options for that distribution."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelConfig:
-    """Options every catalog understands (``model_config`` keys)."""
-
-    encoder: str | None = None
-    """Encoder of the whole observation by registry name or import path; ``None`` picks one from the spec."""
-    encoder_config: Mapping[str, Any] = field(default_factory=dict)
-    """Keyword options for that encoder (e.g. ``hiddens``, ``activation``; for ``composite``, its mixing layers)."""
-    leaf_encoders: Mapping[str, LeafEncoderConfig] = field(default_factory=dict)
-    """Per sub-observation of a ``Composite`` observation: dotted path (``"agent.pos"``, ``"0"`` for a
-    tuple's first entry) to ``{encoder, encoder_config}``. Sub-specs not named get the rule table's
-    choice with its default options."""
-    action_dist: str | None = None
-    """Action distribution by registry name or import path; ``None`` picks one from the spec."""
-    action_dist_config: Mapping[str, Any] = field(default_factory=dict)
-    """Keyword options for the action distribution."""
-    leaf_action_dists: Mapping[str, LeafActionDistConfig] = field(default_factory=dict)
-    """Per leaf of a ``Composite`` action spec: dotted path to ``{action_dist, action_dist_config}``.
-    Leaves not named get the rule table's choice with its default options."""
-    action_mask_key: str | None = "action_mask"
-    """Top-level key of a ``Composite`` observation holding the action mask (``Discrete`` or
-    ``MultiDiscrete`` actions): the encoders do not see it and the policy logits of disallowed
-    actions are masked. ``None`` turns masking off."""
-    normalize_obs: bool = False
-    """Normalise float observations with running statistics saved in the module."""
-    custom: Mapping[str, Any] = field(default_factory=dict)
-    """Free-form options for custom modules; catalogs ignore them."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One row of a catalog's choice table: specs matching ``when`` get ``component``."""
-
-    #: Human-readable condition, as shown by ``Catalog.describe`` and in the docs.
-    condition: str
-    #: The test applied to a spec.
-    when: Callable[[Spec], bool]
-    #: Registry name of the component chosen.
-    component: str
-
-
-@dataclass(frozen=True)
-class EncoderChoice:
-    """What a catalog builds for one observation spec or sub-spec (see ``Catalog.plan_encoder``)."""
-
-    #: Dotted path of the sub-spec; ``""`` for the whole (encoded) observation.
-    path: str
-    #: The spec encoded.
-    spec: Spec
-    #: Registry name or import path of the encoder.
-    component: str
-    #: Keyword options it is built with (besides ``encoders``).
-    options: Mapping[str, Any]
-    #: Why: ``"model_config.encoder"``, ``"model_config.leaf_encoders['x']"`` or ``"rule: ..."``.
-    reason: str
-    #: The sub-encoders by top-level key, when the encoder takes them.
-    children: Mapping[str, EncoderChoice] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the choice as plain, JSON-friendly data (specs as their ``repr``)."""
-        return {
-            "path": self.path,
-            "spec": repr(self.spec),
-            "component": self.component,
-            "options": dict(self.options),
-            "reason": self.reason,
-            "children": {key: child.to_dict() for key, child in self.children.items()},
-        }
-
-
-@dataclass(frozen=True)
-class ActionDistChoice:
-    """What a catalog uses for the action spec or one of its leaves (see ``Catalog.plan_action_dist``)."""
-
-    #: Dotted path of the action leaf; ``""`` for the whole action spec.
-    path: str
-    #: The action spec or leaf.
-    spec: Spec
-    #: Registry name or import path of the distribution.
-    component: str
-    #: Keyword options it is built with (without ``leaves``).
-    options: Mapping[str, Any]
-    #: Why: ``"model_config.action_dist"``, ``"model_config.leaf_action_dists['x']"`` or ``"rule: ..."``.
-    reason: str
-    #: The leaf distributions by dotted path, when the distribution takes them.
-    leaves: Mapping[str, ActionDistChoice] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the choice as plain, JSON-friendly data (specs as their ``repr``)."""
-        return {
-            "path": self.path,
-            "spec": repr(self.spec),
-            "component": self.component,
-            "options": dict(self.options),
-            "reason": self.reason,
-            "leaves": {path: leaf.to_dict() for path, leaf in self.leaves.items()},
-        }
-
-
-def apply_action_mask(action_dist_inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Return logits ``[b, a]`` with the entries where ``mask`` is 0 set to the dtype's lowest value.
-
-    ``mask`` holds ``a`` values per row in any shape (``[b, a]`` or
-    ``[b, *mask_shape]``), nonzero meaning allowed. The lowest finite value
-    (not ``-inf``) keeps softmax and entropy free of NaN: the ``categorical``
-    and ``multi_categorical`` distributions give such logits probability 0,
-    so masked actions are never sampled, never chosen by argmax and add
-    nothing to the entropy. A row with every action masked becomes uniform,
-    as in gymnasium and RLlib.
-
-    Examples:
-        >>> logits = torch.zeros(1, 3)
-        >>> apply_action_mask(logits, torch.tensor([[1, 0, 1]])).softmax(-1).tolist()
-        [[0.5, 0.0, 0.5]]
-    """
-    allowed = mask.reshape(action_dist_inputs.shape).bool()
-    return action_dist_inputs.masked_fill(~allowed, torch.finfo(action_dist_inputs.dtype).min)
-
-
-def _is_image(spec: Spec) -> bool:
-    return isinstance(spec, Box) and len(spec.shape) == 3
-
-
-def _mask_size(action_spec: Spec) -> int | None:
-    """Return the size of an action mask for ``action_spec`` (its logits), or ``None`` if it cannot be masked."""
-    if isinstance(action_spec, Discrete):
-        return action_spec.n
-    if isinstance(action_spec, MultiDiscrete):
-        return int(action_spec.nvec.sum())
-    return None
-
-
-def _sub_spec_paths(spec: Spec, prefix: str = "") -> list[str]:
-    """Return the dotted path of every sub-spec (sub-composites and leaves) of ``spec``, depth first."""
-    if not isinstance(spec, Composite):
-        return []
-    out: list[str] = []
-    for key, sub in spec.items():
-        path = f"{prefix}{key}"
-        out.append(path)
-        out.extend(_sub_spec_paths(sub, f"{path}."))
-    return out
-
-
-def _leaf_paths(spec: Spec) -> list[str]:
-    return [".".join(path) for path, _ in spec.leaves()] if isinstance(spec, Composite) else []
-
-
-def _short(spec: Spec) -> str:
-    if isinstance(spec, Composite):
-        return f"{'Tuple' if spec.is_tuple else 'Dict'}({', '.join(spec.keys())})"
-    return repr(spec)
-
-
-def _check_paths(option: str, given: Mapping[str, Any], valid: list[str], what: str) -> None:
-    for path in given:
-        if path not in valid:
-            known = ", ".join(repr(p) for p in valid) if valid else f"none ({what} is not a Composite)"
-            close = difflib.get_close_matches(path, valid, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"model_config.{option}: unknown path {path!r}{hint}; valid paths: {known}")
+def _planned(plan: _C | None, path: str, spec: Spec | None = None) -> _C | None:
+    """Return the node of ``plan`` at ``path``; ``None`` if there is none (for ``spec``, when given)."""
+    node = None if plan is None else _plan.find_choice(plan, path)
+    return None if node is None or (spec is not None and spec is not node.spec) else node
 
 
 class Catalog:
@@ -233,8 +49,10 @@ class Catalog:
     in ``get_action_dist_config()["leaves"]``. A ``Composite`` observation with
     a top-level ``action_mask`` entry (``model_config["action_mask_key"]``)
     next to ``Discrete`` or ``MultiDiscrete`` actions is an action mask: see
-    ``get_action_mask_key``. ``describe()`` says all of this without building
-    networks.
+    ``get_action_mask_key``. All of this is decided once, when the catalog is
+    made: ``plan_encoder()`` and ``plan_action_dist()`` return the plan, the
+    ``get_*`` and ``build_*`` methods follow it, and ``describe()`` shows it
+    without building networks (naming any overriding method of a subclass).
 
     Args:
         observation_spec: What the module observes.
@@ -260,19 +78,14 @@ class Catalog:
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
 
     #: Which encoder an observation spec (or sub-spec) gets.
-    ENCODER_RULES: ClassVar[tuple[Rule, ...]] = (
-        Rule("Box of rank 3 (an image)", _is_image, "cnn"),
-        Rule("Composite (Dict or Tuple)", lambda s: isinstance(s, Composite), "composite"),
-        Rule("any other Box, Discrete, MultiDiscrete, MultiBinary", lambda s: not isinstance(s, Composite), "mlp"),
-    )
+    ENCODER_RULES: ClassVar[tuple[Rule, ...]] = _plan.ENCODER_RULES
     #: Which action distribution an action spec (or action leaf) gets.
-    ACTION_DIST_RULES: ClassVar[tuple[Rule, ...]] = (
-        Rule("Discrete", lambda s: isinstance(s, Discrete), "categorical"),
-        Rule("Box", lambda s: isinstance(s, Box), "normal"),
-        Rule("MultiDiscrete", lambda s: isinstance(s, MultiDiscrete), "multi_categorical"),
-        Rule("MultiBinary", lambda s: isinstance(s, MultiBinary), "bernoulli"),
-        Rule("Composite (Dict or Tuple)", lambda s: isinstance(s, Composite), "composite"),
-    )
+    ACTION_DIST_RULES: ClassVar[tuple[Rule, ...]] = _plan.ACTION_DIST_RULES
+
+    #: The plans made in ``__init__`` (``None``: planning failed there; see ``_attempt``).
+    #: Class-level defaults, so that a catalog pickled before plans existed plans afresh.
+    _encoder_plan: EncoderChoice | None = None
+    _dist_plan: ActionDistChoice | None = None
 
     def __init__(
         self,
@@ -290,15 +103,21 @@ class Catalog:
         self.config = config_from_mapping(self.config_class, model_config or {}, path="model_config")
         self._registry = registry
         self._resolved: dict[tuple[str, str], ComponentInfo] = {}
-        self._mask_key = self._find_action_mask_key()
-        self._encoder_spec = self._without_mask(observation_spec)
-        _check_paths(
+        self._mask_key = find_action_mask_key(self.config, observation_spec, action_spec)
+        self._encoder_spec = without_mask(observation_spec, self._mask_key)
+        _plan.check_paths(
             "leaf_encoders",
             self.config.leaf_encoders,
-            _sub_spec_paths(self._encoder_spec),
+            _plan.sub_spec_paths(self._encoder_spec),
             "the observation spec" + (" (without the action mask)" if self._mask_key else ""),
         )
-        _check_paths("leaf_action_dists", self.config.leaf_action_dists, _leaf_paths(action_spec), "the action spec")
+        _plan.check_paths(
+            "leaf_action_dists", self.config.leaf_action_dists, _plan.leaf_paths(action_spec), "the action spec"
+        )
+        # Decided once. An error (an unknown name, no matching rule) is not raised here but where
+        # it always was: the method that needs the failed plan plans again.
+        self._encoder_plan = _attempt(lambda: self._plan_encoders(self._encoder_spec, ""))
+        self._dist_plan = _attempt(self._plan_action_dists)
 
     @property
     def registry(self) -> Registry:
@@ -349,46 +168,7 @@ class Catalog:
             for rule in rules
         ]
 
-    # --- Action masking ---------------------------------------------------------------------
-
-    def _find_action_mask_key(self) -> str | None:
-        key = self.config.action_mask_key
-        obs = self.observation_spec
-        if key is None:
-            return None
-        size = _mask_size(self.action_spec)
-        # ``keys()``: ``in`` on a spec asks whether data belongs to it.
-        present = isinstance(obs, Composite) and key in obs.keys()  # noqa: SIM118
-        if not present or size is None:
-            default = {f.name: f.default for f in dataclasses.fields(self.config)}.get("action_mask_key")
-            if key != default:  # named on purpose, so it must apply
-                why = (
-                    f"the observation spec {_short(obs)} has no top-level key {key!r}"
-                    if not present
-                    else f"only Discrete and MultiDiscrete actions can be masked, not {self.action_spec!r}"
-                )
-                raise ConfigError(f"model_config.action_mask_key={key!r}: {why}")
-            return None
-        assert isinstance(obs, Composite)
-        mask = obs[key]
-        if not isinstance(mask, (Box, MultiBinary)) or mask.numel != size:
-            raise ConfigError(
-                f"observation {key!r} is {mask!r}, but an action mask for {self.action_spec!r} must be a "
-                f"MultiBinary or Box of {size} elements (one per logit); "
-                "set model_config.action_mask_key to null to treat it as an ordinary observation"
-            )
-        if len(obs) == 1:
-            raise ConfigError(f"the observation spec has nothing but the action mask {key!r} to encode")
-        return key
-
-    def _without_mask(self, spec: Spec) -> Spec:
-        if self._mask_key is None:
-            return spec
-        assert isinstance(spec, Composite)
-        out = Composite({k: s for k, s in spec.items() if k != self._mask_key})
-        out.is_tuple = spec.is_tuple
-        out.device = spec.device
-        return out
+    # --- Action masking (catalogs._masking) -------------------------------------------------
 
     def get_action_mask_key(self) -> str | None:
         """Return the top-level observation key holding the action mask, or ``None`` without masking.
@@ -420,14 +200,8 @@ class Catalog:
 
     # --- Encoders ---------------------------------------------------------------------------
 
-    def _encoder_override(self, path: str) -> tuple[str | None, Mapping[str, Any], str]:
-        """Return ``(name or None, options, where)`` that ``model_config`` gives the sub-spec at ``path``."""
-        if path == "":
-            return self.config.encoder, self.config.encoder_config, "model_config.encoder"
-        leaf = self.config.leaf_encoders.get(path)
-        if leaf is None:
-            return None, {}, ""
-        return leaf.encoder, leaf.encoder_config, f"model_config.leaf_encoders[{path!r}]"
+    def _plan_encoders(self, spec: Spec, path: str) -> EncoderChoice:
+        return _plan.plan_encoders(spec, self.config, self.ENCODER_RULES, self.registry, choose=self.choose, path=path)
 
     def get_encoder_name(self, observation_spec: Spec | None = None, *, path: str = "") -> str:
         """Return the encoder's name for the (sub-)spec at ``path``: from ``model_config`` or the rule table.
@@ -437,21 +211,15 @@ class Catalog:
             path: Dotted path of the sub-spec; ``""`` is the whole observation
                 (``model_config["encoder"]``), others look in ``leaf_encoders``.
         """
-        name, _, _ = self._encoder_override(path)
-        if name is not None:
-            return name
-        spec = self._encoder_sub_spec(path) if observation_spec is None else observation_spec
-        return self.choose(self.ENCODER_RULES, spec).component
-
-    def _encoder_sub_spec(self, path: str) -> Spec:
-        if path == "":
-            return self._encoder_spec
-        assert isinstance(self._encoder_spec, Composite)
-        return self._encoder_spec[tuple(path.split("."))]
+        node = _planned(self._encoder_plan, path, observation_spec)
+        if node is None:
+            spec = _plan.sub_spec(self._encoder_spec, path) if observation_spec is None else observation_spec
+            node = _plan.encoder_choice(spec, path, self.config, self.ENCODER_RULES, choose=self.choose)
+        return node.component
 
     def get_encoder_config(self, path: str = "") -> Mapping[str, Any]:
         """Return the keyword options of the encoder at ``path`` (``""``: ``encoder_config``)."""
-        return self._encoder_override(path)[1]
+        return _plan.encoder_override(self.config, path).options
 
     def plan_encoder(self, observation_spec: Spec | None = None, *, path: str = "") -> EncoderChoice:
         """Return the tree of encoders ``build_encoder`` builds, without building (or recording) them.
@@ -460,41 +228,13 @@ class Catalog:
             ConfigError: If a ``leaf_encoders`` path lies below an encoder that
                 does not take sub-encoders, so that it would never be used.
         """
-        spec = self._encoder_sub_spec(path) if observation_spec is None else observation_spec
-        choice = self._plan_encoder(spec, path)
+        choice = _planned(self._encoder_plan, path, observation_spec)
+        if choice is None:  # another spec, or planning failed in __init__
+            spec = _plan.sub_spec(self._encoder_spec, path) if observation_spec is None else observation_spec
+            choice = self._plan_encoders(spec, path)
         if path == "":
-            used: set[str] = set()
-
-            def walk(node: EncoderChoice) -> None:
-                used.add(node.path)
-                for child in node.children.values():
-                    walk(child)
-
-            walk(choice)
-            for unused in self.config.leaf_encoders.keys() - used:
-                owner = max((p for p in used if unused.startswith(f"{p}.") or p == ""), key=len)
-                node = _find_choice(choice, owner)
-                raise ConfigError(
-                    f"model_config.leaf_encoders[{unused!r}] is never used: "
-                    f"{f'{owner!r}' if owner else 'the observation'} gets encoder {node.component!r}, "
-                    "which does not take sub-encoders"
-                )
+            _plan.check_leaf_encoders_used(choice, self.config.leaf_encoders)
         return choice
-
-    def _plan_encoder(self, spec: Spec, path: str) -> EncoderChoice:
-        name, options, where = self._encoder_override(path)
-        reason = where
-        if name is None:
-            rule = self.choose(self.ENCODER_RULES, spec)
-            name = rule.component
-            source = "model_config.encoder_config" if path == "" else where
-            reason = f"rule: {rule.condition}" + (f"; options from {source}" if options else "")
-        obj = self.registry.resolve("encoder", name).obj
-        children: dict[str, EncoderChoice] = {}
-        if getattr(obj, "takes_sub_encoders", False) and isinstance(spec, Composite):
-            for key, sub in spec.items():
-                children[key] = self._plan_encoder(sub, f"{path}.{key}" if path else key)
-        return EncoderChoice(path, spec, name, dict(options), reason, children)
 
     def build_encoder(self, observation_spec: Spec | None = None) -> Encoder:
         """Build the encoder for ``observation_spec`` (default: ``encoder_observation_spec()``).
@@ -520,7 +260,7 @@ class Catalog:
             TypeError: If the component does not return an ``Encoder``.
         """
         info = self.resolve("encoder", self.get_encoder_name(observation_spec, path=path))
-        _, options, where = self._encoder_override(path)
+        _, options, where = _plan.encoder_override(self.config, path)
         if path == "":
             origin = "model_config.encoder_config"
         elif where:
@@ -538,7 +278,7 @@ class Catalog:
         try:
             encoder = info.obj(observation_spec, **kwargs)
         except TypeError as exc:
-            at = f" at {path!r} ({_short(observation_spec)})" if path else ""
+            at = f" at {path!r} ({_plan.short(observation_spec)})" if path else ""
             raise ConfigError(f"{origin} for encoder {info.name!r}{at}: {exc}") from exc
         if not isinstance(encoder, Encoder):
             raise TypeError(
@@ -550,19 +290,10 @@ class Catalog:
 
     # --- Action distributions ---------------------------------------------------------------
 
-    def _dist_override(self, path: str) -> tuple[str | None, Mapping[str, Any], str]:
-        if path == "":
-            return self.config.action_dist, self.config.action_dist_config, "model_config.action_dist"
-        leaf = self.config.leaf_action_dists.get(path)
-        if leaf is None:
-            return None, {}, ""
-        return leaf.action_dist, leaf.action_dist_config, f"model_config.leaf_action_dists[{path!r}]"
-
-    def _action_leaf(self, path: str) -> Spec:
-        if path == "":
-            return self.action_spec
-        assert isinstance(self.action_spec, Composite)
-        return self.action_spec[tuple(path.split("."))]
+    def _plan_action_dists(self) -> ActionDistChoice:
+        return _plan.plan_action_dists(
+            self.action_spec, self.config, self.ACTION_DIST_RULES, self.registry, choose=self.choose
+        )
 
     def get_action_dist_name(self, path: str = "") -> str:
         """Return the distribution's name: from ``model_config`` or the rule table.
@@ -571,10 +302,11 @@ class Catalog:
             path: Dotted path of an action leaf; ``""`` is the whole action spec
                 (``model_config["action_dist"]``), others look in ``leaf_action_dists``.
         """
-        name, _, _ = self._dist_override(path)
-        if name is not None:
-            return name
-        return self.choose(self.ACTION_DIST_RULES, self._action_leaf(path)).component
+        node = _planned(self._dist_plan, path)
+        if node is None:  # a leaf the distribution does not take, or planning failed in __init__
+            spec = _plan.sub_spec(self.action_spec, path)
+            node = _plan.action_dist_choice(spec, path, self.config, self.ACTION_DIST_RULES, choose=self.choose)
+        return node.component
 
     def get_action_dist_cls(self) -> type[Distribution]:
         """Return the action distribution class for the action spec.
@@ -587,7 +319,7 @@ class Catalog:
     def _leaf_dist_cls(self, path: str) -> type[Distribution]:
         info = self.resolve("distribution", self.get_action_dist_name(path))
         cls: type[Distribution] = info.obj
-        spec = self._action_leaf(path)
+        spec = _plan.sub_spec(self.action_spec, path)
         if not cls.supports(spec):
             at = f" (action leaf {path!r})" if path else ""
             raise ConfigError(f"distribution {info.name!r} does not support action spec {spec!r}{at}")
@@ -603,8 +335,8 @@ class Catalog:
         if not isinstance(self.action_spec, Composite):
             raise ConfigError(f"only a Composite action spec has leaf distributions, not {self.action_spec!r}")
         return {
-            path: (self._leaf_dist_cls(path), dict(self._dist_override(path)[1]))
-            for path in _leaf_paths(self.action_spec)
+            path: (self._leaf_dist_cls(path), dict(_plan.dist_override(self.config, path).options))
+            for path in _plan.leaf_paths(self.action_spec)
         }
 
     def get_action_dist_config(self) -> Mapping[str, Any]:
@@ -633,25 +365,9 @@ class Catalog:
 
     def plan_action_dist(self) -> ActionDistChoice:
         """Return the distribution (and leaf distributions) the catalog uses, without recording them."""
-        return self._plan_dist("")
+        return self._plan_action_dists() if self._dist_plan is None else self._dist_plan
 
-    def _plan_dist(self, path: str) -> ActionDistChoice:
-        name, options, where = self._dist_override(path)
-        reason = where
-        spec = self._action_leaf(path)
-        if name is None:
-            rule = self.choose(self.ACTION_DIST_RULES, spec)
-            name = rule.component
-            source = "model_config.action_dist_config" if path == "" else where
-            reason = f"rule: {rule.condition}" + (f"; options from {source}" if options else "")
-        leaves: dict[str, ActionDistChoice] = {}
-        if path == "" and isinstance(spec, Composite):
-            obj = self.registry.resolve("distribution", name).obj
-            if getattr(obj, "takes_leaf_dists", False):
-                leaves = {leaf: self._plan_dist(leaf) for leaf in _leaf_paths(spec)}
-        return ActionDistChoice(path, spec, name, dict(options), reason, leaves)
-
-    # --- Description ------------------------------------------------------------------------
+    # --- Description (catalogs._describe) ---------------------------------------------------
 
     def components(self) -> list[dict[str, str | None]]:
         """Describe every component this catalog resolved, with plugin and distribution."""
@@ -666,31 +382,18 @@ class Catalog:
             ``action_dist_tree``, the whole choice as nested dicts (see
             ``EncoderChoice.to_dict``); ``action_mask``: ``None`` or
             ``{key, spec, size}``. ``describe_text()`` renders the same.
+            A part that a subclass's method decides (an overridden
+            ``build_encoder``, ``build_encoder_at``, ``get_encoder_name``,
+            ``get_action_dist_cls`` or ``get_action_dist_name``) has that method
+            as ``component`` (``"MyCatalog.build_encoder"``) and the default it
+            replaces in ``reason``.
 
         Examples:
             >>> from specs import Box, Discrete
             >>> Catalog(Box((4,)), Discrete(2)).describe()["action_dist"]
             'categorical'
         """
-        encoders = self.plan_encoder()
-        dist = self.plan_action_dist()
-        mask = None
-        if self._mask_key is not None:
-            assert isinstance(self.observation_spec, Composite)
-            mask = {
-                "key": self._mask_key,
-                "spec": repr(self.observation_spec[self._mask_key]),
-                "size": _mask_size(self.action_spec),
-            }
-        return {
-            "observation_spec": repr(self.observation_spec),
-            "action_spec": repr(self.action_spec),
-            "encoder": encoders.component,
-            "action_dist": dist.component,
-            "action_mask": mask,
-            "encoder_tree": encoders.to_dict(),
-            "action_dist_tree": dist.to_dict(),
-        }
+        return _describe.describe(self)
 
     def describe_text(self) -> str:
         """Render ``describe()`` as an indented tree, one line per (sub-)spec and action leaf.
@@ -703,44 +406,8 @@ class Catalog:
             action -> distribution
               actions: Discrete(2) -> categorical  [rule: Discrete]
         """  # noqa: E501
-        lines = ["observation -> encoder"]
-
-        def options(values: Mapping[str, Any]) -> str:
-            return f" {dict(values)}" if values else ""
-
-        def encoder_lines(node: EncoderChoice, label: str, depth: int) -> None:
-            indent = "  " * depth
-            lines.append(
-                f"{indent}{label}: {_short(node.spec)} -> {node.component}{options(node.options)}  [{node.reason}]"
-            )
-            for key, child in node.children.items():
-                encoder_lines(child, key, depth + 1)
-
-        encoders = self.plan_encoder()
-        encoder_lines(encoders, "obs", 1)
-        if self._mask_key is not None:
-            assert isinstance(self.observation_spec, Composite)
-            lines.append(
-                f"    {self._mask_key}: {self.observation_spec[self._mask_key]!r} -> not encoded; "
-                f"masks the {_mask_size(self.action_spec)} policy logits of {self.action_spec!r}"
-            )
-        lines.append("action -> distribution")
-        dist = self.plan_action_dist()
-        lines.append(f"  actions: {_short(dist.spec)} -> {dist.component}{options(dist.options)}  [{dist.reason}]")
-        for path, leaf in dist.leaves.items():
-            lines.append(f"    {path}: {leaf.spec!r} -> {leaf.component}{options(leaf.options)}  [{leaf.reason}]")
-        lines.extend(self._describe_text_extra())
-        return "\n".join(lines)
+        return _describe.describe_text(self)
 
     def _describe_text_extra(self) -> list[str]:
         """Return more lines for ``describe_text`` (subclasses add their own parts)."""
         return []
-
-
-def _find_choice(root: EncoderChoice, path: str) -> EncoderChoice:
-    if root.path == path:
-        return root
-    for child in root.children.values():
-        if path == child.path or path.startswith(f"{child.path}."):
-            return _find_choice(child, path)
-    raise KeyError(path)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from catalogs import ActorCriticCatalog, Catalog
+from catalogs import ActorCriticCatalog, Catalog, Rule
 from rl8_core import (
     ConfigError,
     Distribution,
@@ -25,6 +25,7 @@ from rl8_core import (
 )
 from rl8_plugins.distributions.categorical import Categorical
 from rl8_plugins.distributions.normal import Normal
+from rl8_plugins.encoders.composite import CompositeEncoder
 from rl8_plugins.encoders.mlp import MLPEncoder
 from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec
 
@@ -151,6 +152,57 @@ def test_no_matching_rule_is_a_config_error() -> None:
         NoRules(Box((4,)), Discrete(2)).get_action_dist_cls()
 
 
+# --- Decided once -----------------------------------------------------------------------
+
+
+def test_choices_are_decided_once_when_the_catalog_is_made() -> None:
+    seen: list[Spec] = []
+
+    def anything(spec: Spec) -> bool:
+        seen.append(spec)
+        return True
+
+    class Counting(Catalog):
+        ENCODER_RULES = (Rule("anything", anything, "mlp"),)
+        ACTION_DIST_RULES = (Rule("anything", anything, "categorical"),)
+
+    cat = Counting(Box((4,)), Discrete(2))
+    assert seen == [Box((4,)), Discrete(2)]
+    assert (cat.get_encoder_name(), cat.get_action_dist_name()) == ("mlp", "categorical")
+    cat.plan_encoder()
+    cat.plan_action_dist()
+    cat.describe_text()
+    cat.build_encoder()
+    cat.get_action_dist_config()
+    assert len(seen) == 2  # the rules are not run again
+    cat.get_encoder_name(Box((3,)))  # another spec than the planned one is decided afresh
+    assert seen[2:] == [Box((3,))]
+
+
+def test_errors_in_planning_appear_where_they_always_did(registry: Registry) -> None:
+    cat = Catalog(Box((4,)), Discrete(2), {"encoder": "late"})  # unknown now: no error yet
+    assert cat.get_encoder_name() == "late"
+    with pytest.raises(UnknownComponentError, match="unknown encoder 'late'"):
+        cat.plan_encoder()
+    with pytest.raises(UnknownComponentError, match="unknown encoder 'late'"):
+        cat.describe()
+    with pytest.raises(UnknownComponentError, match="unknown encoder 'late'"):
+        cat.build_encoder()
+    assert cat.components() == []
+    registry.register("encoder", "late", TinyEncoder)  # registered afterwards: found, as before
+    assert cat.plan_encoder().component == "late"
+    assert isinstance(cat.build_encoder(), TinyEncoder)
+
+    class NoRules(Catalog):
+        ENCODER_RULES = ()
+
+    no_rules = NoRules(Box((4,)), Discrete(2))
+    assert no_rules.get_action_dist_cls() is Categorical  # the encoder's missing rule does not get in the way
+    for call in (no_rules.get_encoder_name, no_rules.plan_encoder, no_rules.build_encoder, no_rules.describe):
+        with pytest.raises(ConfigError, match=r"NoRules has no default component for Box"):
+            call()
+
+
 # --- Overrides ---------------------------------------------------------------------------
 
 
@@ -241,6 +293,56 @@ def test_override_by_subclassing() -> None:
     assert isinstance(vf_encoder, TinyEncoder)
     assert cat.build_pi_head(pi_encoder.output_dim)(torch.zeros(2, 5)).shape == (2, 3)
     assert cat.get_action_dist_cls() is TinyDist
+
+
+def test_describe_names_the_methods_a_subclass_overrides() -> None:
+    class WholeEncoder(ActorCriticCatalog):
+        def build_encoder(self, observation_spec: Spec | None = None) -> Encoder:
+            return TinyEncoder(observation_spec or self.observation_spec, width=5)
+
+        def get_action_dist_cls(self) -> type[Distribution]:
+            return TinyDist
+
+    cat = WholeEncoder(Box((4,)), Discrete(3), {"encoder_config": {"hiddens": [8]}})
+    info = cat.describe()
+    assert (info["encoder"], info["action_dist"]) == ("WholeEncoder.build_encoder", "WholeEncoder.get_action_dist_cls")
+    assert info["encoder_tree"] == {
+        "path": "",
+        "spec": repr(Box((4,))),
+        "component": "WholeEncoder.build_encoder",
+        "options": {},
+        "reason": "override; default: mlp {'hiddens': [8]} "
+        "(rule: any other Box, Discrete, MultiDiscrete, MultiBinary; options from model_config.encoder_config)",
+        "children": {},
+    }
+    assert cat.describe_text().splitlines()[3] == (
+        "  actions: Discrete(3) -> WholeEncoder.get_action_dist_cls  [override; default: categorical (rule: Discrete)]"
+    )
+    assert cat.get_action_dist_cls() is TinyDist  # what describe() names is what the catalog uses
+    assert cat.components() == []
+
+    class PerPath(Catalog):
+        def build_encoder_at(self, path: str, observation_spec: Spec) -> Encoder:
+            if path == "pos":
+                return TinyEncoder(observation_spec)
+            return super().build_encoder_at(path, observation_spec)
+
+    class Inherits(PerPath):
+        """Does not override again: ``PerPath.build_encoder_at`` still decides."""
+
+    obs = Composite({"pos": Box((2,)), "mode": Discrete(3)})
+    tree = Inherits(obs, Discrete(2)).describe()["encoder_tree"]
+    assert tree["component"] == "PerPath.build_encoder_at"
+    assert tree["reason"] == "override; default: composite (rule: Composite (Dict or Tuple))"
+    assert {key: child["component"] for key, child in tree["children"].items()} == {
+        "pos": "PerPath.build_encoder_at",
+        "mode": "PerPath.build_encoder_at",
+    }
+    assert tree["children"]["mode"]["reason"].startswith("override; default: mlp (rule: ")
+    assert Inherits(obs, Discrete(2)).describe()["action_dist_tree"]["reason"] == "rule: Discrete"
+    encoder = Inherits(obs, Discrete(2)).build_encoder()
+    assert isinstance(encoder, CompositeEncoder)
+    assert [type(e) for e in encoder.encoders] == [TinyEncoder, MLPEncoder]
 
 
 def test_unknown_registered_name_suggests_the_closest(registry: Registry) -> None:
@@ -341,3 +443,4 @@ def test_pickling_a_catalog_drops_its_registry(registry: Registry) -> None:
     set_registry(other)
     assert restored.registry is get_registry() is other
     assert isinstance(restored.build_encoder(), TinyEncoder)
+    assert restored.describe() == cat.describe()  # the plan travels with the catalog

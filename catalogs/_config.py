@@ -1,0 +1,58 @@
+"""The model-config dataclasses: the ``model_config`` options every catalog understands."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["LeafActionDistConfig", "LeafEncoderConfig", "ModelConfig"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeafEncoderConfig:
+    """One entry of ``model_config["leaf_encoders"]``: the encoder of one sub-observation."""
+
+    encoder: str | None = None
+    """Encoder by registry name or import path; ``None`` keeps the rule table's choice."""
+    encoder_config: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options for that encoder."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeafActionDistConfig:
+    """One entry of ``model_config["leaf_action_dists"]``: the distribution of one action leaf."""
+
+    action_dist: str | None = None
+    """Distribution by registry name or import path; ``None`` keeps the rule table's choice."""
+    action_dist_config: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options for that distribution."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """Options every catalog understands (``model_config`` keys)."""
+
+    encoder: str | None = None
+    """Encoder of the whole observation by registry name or import path; ``None`` picks one from the spec."""
+    encoder_config: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options for that encoder (e.g. ``hiddens``, ``activation``; for ``composite``, its mixing layers)."""
+    leaf_encoders: Mapping[str, LeafEncoderConfig] = field(default_factory=dict)
+    """Per sub-observation of a ``Composite`` observation: dotted path (``"agent.pos"``, ``"0"`` for a
+    tuple's first entry) to ``{encoder, encoder_config}``. Sub-specs not named get the rule table's
+    choice with its default options."""
+    action_dist: str | None = None
+    """Action distribution by registry name or import path; ``None`` picks one from the spec."""
+    action_dist_config: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options for the action distribution."""
+    leaf_action_dists: Mapping[str, LeafActionDistConfig] = field(default_factory=dict)
+    """Per leaf of a ``Composite`` action spec: dotted path to ``{action_dist, action_dist_config}``.
+    Leaves not named get the rule table's choice with its default options."""
+    action_mask_key: str | None = "action_mask"
+    """Top-level key of a ``Composite`` observation holding the action mask (``Discrete`` or
+    ``MultiDiscrete`` actions): the encoders do not see it and the policy logits of disallowed
+    actions are masked. ``None`` turns masking off."""
+    normalize_obs: bool = False
+    """Normalise float observations with running statistics saved in the module."""
+    custom: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form options for custom modules; catalogs ignore them."""
