@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: only an exact pin picks the local CPU wheel.
 	$(PIP) install -c constraints.txt "torch==2.13.0"
+	# The editable install puts this directory on sys.path: drop the metadata an
+	# older setuptools-built install left here, or it shows as a second rl8-core.
+	rm -rf rl8_core.egg-info
 	$(PIP) install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 

@@ -3,7 +3,7 @@
 Each measurement runs in a fresh subprocess (ours with the project's venv,
 peers with theirs) that prints one JSON line; setup (imports, building the
 trainer and envs) is timed separately from training, whose clock starts at
-the first env step. "Solved" is the shared criterion of BENCHMARKING.md: the
+the first env step. "Solved" is the criterion of benchmarks/README.md: the
 mean undiscounted return of the last ``window`` finished training episodes, in
 completion order across envs, first reaches the threshold. We check it after
 each iteration (the rollout's episodes are in completion order), which can

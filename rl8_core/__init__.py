@@ -11,36 +11,31 @@ Examples:
 
 from __future__ import annotations
 
-from rl8_core._algorithm import Algorithm
-from rl8_core._columns import Columns
-from rl8_core._config import config_from_mapping, config_to_dict, describe_config, field_docs
-from rl8_core._distribution import Distribution
-from rl8_core._encoder import ACTIVATIONS, Encoder, FlattenObs, build_mlp, get_activation
-from rl8_core._env import BatchedEnv
-from rl8_core._files import atomic_directory, atomic_write_text
-from rl8_core._gym_env import GymVectorEnv
-from rl8_core._hookspecs import HOOKS, hookimpl
-from rl8_core._learner import Learner, LearnerConfig, resolve_device
-from rl8_core._module import CatalogProtocol, RLModule, RLModuleSpec
-from rl8_core._normalizer import ObsNormalizer, RunningMeanStd
-from rl8_core._registry import (
-    BUILTIN_DISTRIBUTION,
+from rl8_core.columns import Columns, Metrics
+from rl8_core.components.algorithm import Algorithm
+from rl8_core.components.distribution import Distribution
+from rl8_core.components.encoder import ACTIVATIONS, Encoder, FlattenObs, build_mlp, get_activation
+from rl8_core.components.env import BatchedEnv
+from rl8_core.components.module import CatalogProtocol, RLModule, RLModuleSpec
+from rl8_core.components.normalizer import ObsNormalizer, RunningMeanStd
+from rl8_core.config import config_from_mapping, config_to_dict, describe_config, field_docs
+from rl8_core.envs.gym import GymVectorEnv, make_gymnasium_env
+from rl8_core.envs.make import make_env
+from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
+from rl8_core.files import atomic_directory, atomic_write_text
+from rl8_core.imports import BUILTIN_DISTRIBUTION, import_object, is_import_path
+from rl8_core.plugins.hookspecs import HOOKS, hookimpl
+from rl8_core.plugins.registry import (
     ENTRY_POINT_GROUP,
     ComponentInfo,
     PluginInfo,
     Registry,
     get_registry,
-    import_object,
-    is_import_path,
     reset_registry,
     set_registry,
     using_registry,
 )
-from rl8_core._runner import EpisodeStats, Runner, evaluate
-from rl8_core._schedule import Schedule
-from rl8_core._stopping import EnvSteps, Plateau, ReturnReached, StopCondition, WallTime
-from rl8_core._tracking import Tracker
-from rl8_core._train_config import (
+from rl8_core.training.config import (
     QUICKSTART,
     CheckpointConfig,
     EvalConfig,
@@ -49,8 +44,14 @@ from rl8_core._train_config import (
     TrainConfig,
     apply_overrides,
 )
-from rl8_core._trainer import Trainer, make_env, seed_everything
-from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
+from rl8_core.training.evaluate import evaluate
+from rl8_core.training.learner import Learner, LearnerConfig
+from rl8_core.training.runner import EpisodeStats, Runner
+from rl8_core.training.schedule import Schedule
+from rl8_core.training.setup import TrainParts, resolve_device, resolve_parts, seed_everything
+from rl8_core.training.stopping import EnvSteps, Plateau, ReturnReached, StopCondition, WallTime
+from rl8_core.training.tracking import Tracker
+from rl8_core.training.trainer import Trainer
 
 __all__ = [
     "ACTIVATIONS",
@@ -75,6 +76,7 @@ __all__ = [
     "GymVectorEnv",
     "Learner",
     "LearnerConfig",
+    "Metrics",
     "ObsNormalizer",
     "Plateau",
     "PluginError",
@@ -91,6 +93,7 @@ __all__ = [
     "Tracker",
     "TrackingConfig",
     "TrainConfig",
+    "TrainParts",
     "Trainer",
     "UnknownComponentError",
     "WallTime",
@@ -109,8 +112,10 @@ __all__ = [
     "import_object",
     "is_import_path",
     "make_env",
+    "make_gymnasium_env",
     "reset_registry",
     "resolve_device",
+    "resolve_parts",
     "seed_everything",
     "set_registry",
     "using_registry",

@@ -40,10 +40,10 @@ import cloudpickle
 import torch
 from tensordict import TensorDictBase
 
-from rl8_core._distribution import Distribution
-from rl8_core._encoder import Encoder
-from rl8_core._registry import BUILTIN_DISTRIBUTION, Registry, get_registry, using_registry
+from rl8_core.components.distribution import Distribution
+from rl8_core.components.encoder import Encoder
 from rl8_core.errors import PluginError
+from rl8_core.plugins.registry import BUILTIN_DISTRIBUTION, Registry, get_registry, using_registry
 from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec
 
 __all__ = [
@@ -534,7 +534,5 @@ def _relaxed(spec: Spec) -> Spec:
     if isinstance(spec, Box) and spec.dtype.is_floating_point:
         return Box(spec.shape, dtype=spec.dtype)
     if isinstance(spec, Composite):
-        out = Composite({key: _relaxed(sub) for key, sub in spec.items()})
-        out.is_tuple = spec.is_tuple
-        return out
+        return Composite({key: _relaxed(sub) for key, sub in spec.items()}, is_tuple=spec.is_tuple)
     return spec

@@ -81,7 +81,7 @@ IO_DTYPES: tuple[torch.dtype, ...] = (
     torch.uint8,
     torch.bool,
 )
-#: Dim names that I/O specs draw from (STYLE.md: ``b`` batch, ``t`` time, ...).
+#: Dim names that I/O specs draw from, as the docs use them (``b`` batch, ``t`` time, ``h`` hidden, ...).
 DIM_NAMES: tuple[str, ...] = ("b", "t", "h", "a", "n")
 
 _KEY_NAMES = ("obs", "actions", "a", "b", "x", "state_in", "mask", "0")

@@ -28,6 +28,7 @@ from rl8_core import (
     Columns,
     EvalConfig,
     LearnerConfig,
+    Metrics,
     StopConfig,
     TrackingConfig,
     TrainConfig,
@@ -35,9 +36,10 @@ from rl8_core import (
     apply_overrides,
     config_from_mapping,
     get_registry,
+    resolve_parts,
 )
-from rl8_core._cli import build_parser, main
-from rl8_core._hookspecs import Hookspecs
+from rl8_core.cli import build_parser, main
+from rl8_core.plugins.hookspecs import Hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -99,31 +101,34 @@ def test_every_hookspec_is_in_the_reference_with_signature_summary_and_version(d
         assert kinds.get(f"`{hook}`") == f'`"{kind}"`', f"reference.md: the hook table lacks {hook} -> {kind!r}"
 
 
-def _columns_meanings() -> dict[str, tuple[str, str]]:
-    """Return ``{constant: (value, meaning)}`` from the ``#:`` comments of ``rl8_core/_columns.py``."""
-    source = (ROOT / "rl8_core" / "_columns.py").read_text().splitlines()
+def _constant_meanings(class_name: str) -> dict[str, tuple[str, str]]:
+    """Return ``{constant: (value, meaning)}`` from the ``#:`` comments of a class in ``rl8_core/columns.py``."""
+    source = (ROOT / "rl8_core" / "columns.py").read_text().splitlines()
     tree = ast.parse("\n".join(source))
-    (cls,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Columns"]
+    (cls,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == class_name]
+    owner = {"Columns": Columns, "Metrics": Metrics}[class_name]
     out = {}
     for node in cls.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             comment = source[node.lineno - 2].strip()
-            assert comment.startswith("#:"), f"Columns.{node.target.id} has no #: comment"
-            out[node.target.id] = (getattr(Columns, node.target.id), _md(comment[2:].strip()))
+            assert comment.startswith("#:"), f"{class_name}.{node.target.id} has no #: comment"
+            out[node.target.id] = (getattr(owner, node.target.id), _md(comment[2:].strip()))
     return out
 
 
-def test_every_columns_constant_is_in_the_reference_with_value_and_meaning(docs: dict[str, Any]) -> None:
-    rows = {row[0]: row[1:] for row in _table_rows(_section(docs["reference.md"].text, "## Columns"))}
-    meanings = _columns_meanings()
-    assert meanings, "no Columns constants found"
+@pytest.mark.parametrize("class_name", ["Columns", "Metrics"])
+def test_every_key_constant_is_in_the_reference_with_value_and_meaning(docs: dict[str, Any], class_name: str) -> None:
+    rows = {row[0]: row[1:] for row in _table_rows(_section(docs["reference.md"].text, f"## {class_name}"))}
+    meanings = _constant_meanings(class_name)
+    assert meanings, f"no {class_name} constants found"
     for name, (value, meaning) in meanings.items():
-        row = rows.get(f"`Columns.{name}`")
-        assert row is not None, f"reference.md: no row for Columns.{name}"
-        assert row[0] == f'`"{value}"`', f"reference.md: Columns.{name} is {value!r}, the docs say {row[0]}"
-        assert meaning in row[1], f"reference.md: Columns.{name} should say {meaning!r}, says {row[1]!r}"
-    documented = {cell[len("`Columns.") : -1] for cell in rows if cell.startswith("`Columns.")}
-    assert documented <= meanings.keys(), f"reference.md documents unknown Columns: {documented - meanings.keys()}"
+        row = rows.get(f"`{class_name}.{name}`")
+        assert row is not None, f"reference.md: no row for {class_name}.{name}"
+        assert row[0] == f'`"{value}"`', f"reference.md: {class_name}.{name} is {value!r}, the docs say {row[0]}"
+        assert meaning in row[1], f"reference.md: {class_name}.{name} should say {meaning!r}, says {row[1]!r}"
+    prefix = f"`{class_name}."
+    documented = {cell[len(prefix) : -1] for cell in rows if cell.startswith(prefix)}
+    assert documented <= meanings.keys(), f"reference.md documents unknown {class_name}: {documented - meanings.keys()}"
 
 
 # --- Catalogs ------------------------------------------------------------------------------
@@ -275,7 +280,7 @@ def test_every_set_override_in_the_docs_is_a_valid_config_key(docs: dict[str, An
         if not re.match(r"^[a-z_][a-z0-9_.]*=", item):  # a placeholder such as KEY=VALUE
             continue
         config = TrainConfig.from_mapping(apply_overrides({}, [item]), path=f"{where} --set")
-        config.validate_components(get_registry())
+        resolve_parts(config, get_registry())
 
 
 def test_every_yaml_block_is_a_valid_train_config(docs: dict[str, Any]) -> None:
@@ -300,8 +305,10 @@ def test_every_metric_the_trainer_reports_is_in_the_reference(docs: dict[str, An
     config = {"env": "cartpole", "num_envs": 2, "horizon": 8, "progress": "none", "tracking": {"enabled": False}}
     with Trainer({**config, "algorithm_config": {"num_epochs": 1}}) as trainer:
         names = set(trainer.step()) | set(trainer.eval(episodes=1))
-    rows = {row[0] for row in _table_rows(_section(docs["reference.md"].text, "## Metric names"))}
-    documented = {cell.strip("`") for cell in rows if cell.startswith("`")}
+    rows = _table_rows(_section(docs["reference.md"].text, "## Metrics"))
+    # The Metrics constants' table gives the name in its second column, the algorithm's table in its first.
+    documented = {(row[1] if row[0].startswith("`Metrics.") else row[0]).strip("`").strip('"') for row in rows}
+    documented = {name for name in documented if "/" in name}
     assert names - documented == set(), f"reference.md lacks the metrics {sorted(names - documented)}"
     assert documented - names == set(), f"reference.md documents metrics no one reports: {sorted(documented - names)}"
 
@@ -395,9 +402,8 @@ def test_index_links_every_page(docs: dict[str, Any]) -> None:
             assert f"]({name})" in index, f"index.md does not link {name}"
 
 
-def test_architecture_md_is_marked_as_the_twin(docs: dict[str, Any]) -> None:
+def test_architecture_md_names_the_core_api(docs: dict[str, Any]) -> None:
     text = docs["architecture.md"].text
-    assert "twin of the blueprint `ARCHITECTURE.md`" in text
     for name in ("forward_exploration", "rl8_encoders", "Catalog(observation_spec, action_spec, model_config)"):
         assert name in text
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from catalogs import ActorCriticModule, Catalog
 from rl8_core import get_registry
-from rl8_core._cli import main
+from rl8_core.cli import main
 from specs import Box, Discrete
 
 

@@ -1,7 +1,10 @@
-"""Fixtures for the plugin-system tests: the packages of ``tests/plugin_pkgs``, installed with pip.
+"""Fixtures for the plugin-system tests: real plugin packages, installed with pip.
 
+The well-behaved plugin is the example package ``examples/plugin_package``
+(acme-rl8, key ``"acme"``), the one ``docs/writing-a-plugin.md`` walks through;
+the broken ones are the packages of ``tests/plugin_pkgs``.
 ``plugin_pkgs_install`` (session) runs one ``pip install --no-deps
---no-build-isolation --target`` over copies of the packages, so discovery goes
+--no-build-isolation --target`` over copies of all of them, so discovery goes
 through ``importlib.metadata`` exactly as for a user's installed plugin.
 ``plugin_site`` (function) puts some or all of them on ``sys.path`` for one
 test and takes them off again; its ``env()`` gives the environment for a
@@ -13,6 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as metadata
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -24,21 +28,31 @@ import pytest
 from rl8_core import reset_registry
 from rl8_core.testing import install_packages
 
-PLUGIN_PKGS_DIR = Path(__file__).resolve().parents[1] / "plugin_pkgs"
-#: Directory names under ``tests/plugin_pkgs``.
-PACKAGE_KEYS = ("good", "import_error", "hook_raises", "wrong_type", "duplicate_name", "misspelled_hook")
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_PKGS_DIR = ROOT / "tests" / "plugin_pkgs"
+#: Each test plugin package by key: the example package, then the broken ones of ``tests/plugin_pkgs``.
+PACKAGE_SOURCES: dict[str, Path] = {
+    "acme": ROOT / "examples" / "plugin_package",
+    **{
+        key: PLUGIN_PKGS_DIR / key
+        for key in ("import_error", "hook_raises", "wrong_type", "duplicate_name", "misspelled_hook")
+    },
+}
+PACKAGE_KEYS = tuple(PACKAGE_SOURCES)
 
 
 @dataclass(frozen=True)
 class InstalledPackage:
     """One test plugin package as pip installed it."""
 
+    #: Its key in ``PACKAGE_SOURCES``.
     key: str
     distribution: str
     version: str
+    #: The top-level module its entry points name.
     module: str
     entry_points: tuple[str, ...]
-    #: Top-level names it installed into the target (module file, dist-info directory).
+    #: Top-level names it installed into the target (module file or package directory, dist-info directory).
     files: tuple[str, ...]
 
 
@@ -71,6 +85,14 @@ class PluginSite:
         return _subprocess_env(self.path)
 
 
+def _project_name(source: Path) -> str:
+    """Return ``[project] name`` of the package at ``source`` (no ``tomllib``: Python 3.10 is supported)."""
+    match = re.search(r'^name\s*=\s*"([^"]+)"', (source / "pyproject.toml").read_text(), re.MULTILINE)
+    if match is None:
+        pytest.fail(f"{source / 'pyproject.toml'} has no project name", pytrace=False)
+    return match.group(1)
+
+
 def _subprocess_env(path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RL8_")}
     env["PYTHONPATH"] = str(path)
@@ -79,22 +101,27 @@ def _subprocess_env(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def plugin_pkgs_install(tmp_path_factory: pytest.TempPathFactory) -> PluginInstall:
-    """Install every package of ``tests/plugin_pkgs`` with one pip call into a temporary target.
+    """Install every test plugin package (``PACKAGE_SOURCES``) with one pip call into a temporary target.
 
     pip builds from copies (``install_packages``), so nothing is written into
     the repository. A failing pip fails the tests that need it, loudly.
     """
     target = tmp_path_factory.mktemp("plugin_pkgs_site")
     try:
-        install_packages([PLUGIN_PKGS_DIR / key for key in PACKAGE_KEYS], target)
+        install_packages(list(PACKAGE_SOURCES.values()), target)
     except RuntimeError as error:
         pytest.fail(str(error), pytrace=False)
     packages = {}
-    for key in PACKAGE_KEYS:
-        dist_infos = list(target.glob(f"rl8_test_{key}-*.dist-info"))
+    for key, source in PACKAGE_SOURCES.items():
+        name = _project_name(source)
+        dist_infos = list(target.glob(f"{re.sub(r'[-_.]+', '_', name)}-*.dist-info"))
         if len(dist_infos) != 1:
-            pytest.fail(f"pip left {len(dist_infos)} dist-info directories for {key!r} in {target}", pytrace=False)
+            pytest.fail(f"pip left {len(dist_infos)} dist-info directories for {name!r} in {target}", pytrace=False)
         dist = metadata.PathDistribution(dist_infos[0])
+        entry_points = [ep for ep in dist.entry_points if ep.group == "rl8"]
+        modules = {ep.value.split(":")[0].split(".")[0] for ep in entry_points}
+        if len(modules) != 1:
+            pytest.fail(f"{name}: expected one plugin module, its entry points name {sorted(modules)}", pytrace=False)
         files = sorted(
             {f.parts[0] for f in dist.files or [] if f.parts[0] not in ("__pycache__", "..")} | {dist_infos[0].name}
         )
@@ -102,8 +129,8 @@ def plugin_pkgs_install(tmp_path_factory: pytest.TempPathFactory) -> PluginInsta
             key=key,
             distribution=dist.metadata["Name"],
             version=dist.version,
-            module=f"rl8_test_{key}",
-            entry_points=tuple(sorted(ep.name for ep in dist.entry_points if ep.group == "rl8")),
+            module=modules.pop(),
+            entry_points=tuple(sorted(ep.name for ep in entry_points)),
             files=tuple(files),
         )
     return PluginInstall(target, packages)

@@ -1,8 +1,10 @@
 """``rl8 plugins`` and ``rl8 plugins --json``: the real console script, in a subprocess.
 
-The test plugin packages are pip-installed into a temporary directory that is
-put on the subprocess's ``PYTHONPATH`` (see ``conftest.py``), so the command
-discovers them through the installed metadata as it would for a user.
+The test plugin packages (the example ``examples/plugin_package`` and the
+broken ones of ``tests/plugin_pkgs``) are pip-installed into a temporary
+directory that is put on the subprocess's ``PYTHONPATH`` (see ``conftest.py``),
+so the command discovers them through the installed metadata as it would for a
+user.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ DUP = "'test_duplicate_name' (rl8-test-duplicate-name 0.2.0)"
 
 #: What the listing must say about each test plugin: distribution, version, status, reason, contributions.
 EXPECTED: dict[str, dict[str, Any]] = {
-    "test_good": {
-        "distribution": "rl8-test-good",
-        "version": "1.2.3",
+    "acme": {
+        "distribution": "acme-rl8",
+        "version": "0.1.0",
         "status": "ok",
         "reason": None,
-        "contributions": {"distribution": ["good_tempered_categorical"], "encoder": ["good_flat_tanh"]},
+        "contributions": {"distribution": ["acme_tempered_categorical"], "encoder": ["acme_flat_tanh"]},
     },
     "test_duplicate_name": {
         "distribution": "rl8-test-duplicate-name",

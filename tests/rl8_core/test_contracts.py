@@ -62,14 +62,14 @@ def test_the_builtins_accept_the_specs_their_catalog_rules_give_them() -> None:
 
 
 def test_an_installed_third_party_plugin_passes_the_same_checks(plugin_site: Callable[..., Any]) -> None:
-    plugin_site("good")
+    plugin_site("acme")
     registry = Registry()
     mine = [c for kind in ("encoder", "distribution") for c in registry.components(kind)]
-    mine = [c for c in mine if c.distribution == "rl8-test-good"]
-    assert {c.name for c in mine} == {"good_flat_tanh", "good_tempered_categorical"}
+    mine = [c for c in mine if c.distribution == "acme-rl8"]
+    assert {c.name for c in mine} == {"acme_flat_tanh", "acme_tempered_categorical"}
     box_obs = [s for s in example_observation_specs().values() if isinstance(s, Box)]
-    assert check_encoder(registry.get("encoder", "good_flat_tanh"), width=4) == box_obs
-    dist = registry.get("distribution", "good_tempered_categorical")
+    assert check_encoder(registry.get("encoder", "acme_flat_tanh"), width=4) == box_obs
+    dist = registry.get("distribution", "acme_tempered_categorical")
     assert check_distribution(dist, temperature=0.5) == [Discrete(4), Discrete(3, start=1)]
 
 

@@ -1,7 +1,9 @@
-"""The registry over real installed plugin packages (``tests/plugin_pkgs``), and in-process registration.
+"""The registry over real installed plugin packages, and in-process registration.
 
-Discovery goes through ``importlib.metadata`` exactly as for a user: the
-packages are pip-installed into a temporary directory (see ``conftest.py``).
+The well-behaved plugin is the documented example ``examples/plugin_package``
+(acme-rl8); the broken ones are in ``tests/plugin_pkgs``. Discovery goes through
+``importlib.metadata`` exactly as for a user: the packages are pip-installed
+into a temporary directory (see ``conftest.py``).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from rl8_core import (
     get_registry,
     hookimpl,
 )
-from rl8_core._hookspecs import HOOK_NAMESPACE, Hookspecs
-from rl8_core._registry import _hook_results
+from rl8_core.plugins.hookspecs import HOOK_NAMESPACE, Hookspecs
+from rl8_core.plugins.registry import _plugin_hooks
 from rl8_plugins.distributions.categorical import Categorical
 from rl8_plugins.encoders.mlp import MLPEncoder
 from specs import Box, Discrete, Spec
@@ -77,12 +79,12 @@ def _plugins_by_name(registry: Registry) -> dict[str, PluginInfo]:
     return {p.name: p for p in registry.plugins()}
 
 
-def _assert_good_works(registry: Registry) -> None:
-    good = sys.modules["rl8_test_good"]
-    assert registry.get("encoder", "good_flat_tanh") is good.FlatTanh
-    assert registry.get("distribution", "good_tempered_categorical") is good.TemperedCategorical
+def _assert_acme_works(registry: Registry) -> None:
+    acme = sys.modules["acme_rl8"]
+    assert registry.get("encoder", "acme_flat_tanh") is acme.FlatTanh
+    assert registry.get("distribution", "acme_tempered_categorical") is acme.TemperedCategorical
     assert registry.get("distribution", "categorical") is Categorical
-    plugin = _plugins_by_name(registry)["test_good"]
+    plugin = _plugins_by_name(registry)["acme"]
     assert (plugin.status, plugin.reason) == ("ok", None)
 
 
@@ -119,8 +121,8 @@ def test_bad_plugin_is_recorded_failed_and_the_good_one_still_works(
     plugin_site: Callable[..., Any], plugin_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     key, reason = BAD_PLUGINS[plugin_name]
-    site = plugin_site("good", key)
-    caplog.set_level(logging.WARNING, logger="rl8_core._registry")
+    site = plugin_site("acme", key)
+    caplog.set_level(logging.WARNING, logger="rl8_core.plugins.registry")
 
     registry = Registry()
 
@@ -131,7 +133,7 @@ def test_bad_plugin_is_recorded_failed_and_the_good_one_still_works(
     assert info.contributions == {}
     for kind in HOOKS:
         assert not BAD_NAMES & set(registry.names(kind))
-    _assert_good_works(registry)
+    _assert_acme_works(registry)
     assert f"rl8 plugin {plugin_name!r} ({package.distribution} {package.version}) failed: {reason}" in caplog.text
 
 
@@ -143,9 +145,9 @@ def test_every_bad_plugin_at_once_leaves_the_rest_working(plugin_site: Callable[
     statuses = {p.name: p.status for p in registry.plugins()}
     expected = {name: "failed" for name in BAD_PLUGINS}
     expected |= {name: "ok" for name in BUILTIN_PLUGINS}
-    expected |= {"test_good": "ok", "test_duplicate_name": "conflict", "mlp": "conflict"}
+    expected |= {"acme": "ok", "test_duplicate_name": "conflict", "mlp": "conflict"}
     assert statuses == expected
-    _assert_good_works(registry)
+    _assert_acme_works(registry)
     assert registry.get("encoder", "duplicate_unique").__name__ == "SumEncoder"
 
 
@@ -169,7 +171,7 @@ def test_loading_entry_points_twice_changes_nothing(plugin_site: Callable[..., A
 
 
 def test_duplicate_name_conflicts_and_names_both_plugins(plugin_site: Callable[..., Any]) -> None:
-    site = plugin_site("good", "duplicate_name")
+    site = plugin_site("acme", "duplicate_name")
     dup = site.packages["duplicate_name"]
 
     registry = Registry()
@@ -185,7 +187,7 @@ def test_duplicate_name_conflicts_and_names_both_plugins(plugin_site: Callable[.
     assert "mlp" not in [c.name for c in registry.components("encoder")]
     # The duplicate plugin's other name, and everything else, keeps working.
     assert registry.get("encoder", "duplicate_unique") is sys.modules["rl8_test_duplicate_name"].SumEncoder
-    _assert_good_works(registry)
+    _assert_acme_works(registry)
 
     plugins = _plugins_by_name(registry)
     assert plugins["test_duplicate_name"].status == "conflict"
@@ -230,15 +232,15 @@ def test_a_third_claim_does_not_repeat_conflict_reasons() -> None:
 
 
 def test_unknown_name_lists_known_names_and_the_closest(plugin_site: Callable[..., Any]) -> None:
-    plugin_site("good")
+    plugin_site("acme")
     registry = Registry()
     with pytest.raises(UnknownComponentError) as excinfo:
-        registry.get("encoder", "good_flat_tanhh")
+        registry.get("encoder", "acme_flat_tanhh")
     message = str(excinfo.value)
     assert isinstance(excinfo.value, KeyError)
-    assert message.startswith("unknown encoder 'good_flat_tanhh'. Did you mean 'good_flat_tanh'?")
+    assert message.startswith("unknown encoder 'acme_flat_tanhh'. Did you mean 'acme_flat_tanh'?")
     assert f"Known encoders: {', '.join(registry.names('encoder'))}." in message
-    assert {"good_flat_tanh", "mlp"} <= set(registry.names("encoder"))
+    assert {"acme_flat_tanh", "mlp"} <= set(registry.names("encoder"))
     assert "pip install" not in message
     assert "not loaded" not in message
 
@@ -265,66 +267,66 @@ def test_unknown_kind_is_a_value_error() -> None:
 def test_names_are_sorted(plugin_site: Callable[..., Any]) -> None:
     plugin_site()
     registry = Registry()
-    for name in ("zeta_enc", "alpha_enc", "mid_enc"):
+    for name in ("zeta_enc", "aa_enc", "mid_enc"):  # "aa_enc" sorts before every installed name
         registry.register("encoder", name, TinyEncoder)
     for kind in HOOKS:
         assert registry.names(kind) == sorted(registry.names(kind))
     assert [c.name for c in registry.components("encoder")] == sorted(c.name for c in registry.components("encoder"))
-    assert registry.names("encoder")[0] == "alpha_enc"
+    assert registry.names("encoder")[0] == "aa_enc"
 
 
-@pytest.mark.parametrize("path", ["rl8_test_good:FlatTanh", "rl8_test_good.FlatTanh"])
+@pytest.mark.parametrize("path", ["acme_rl8:FlatTanh", "acme_rl8.FlatTanh"])
 def test_import_paths_are_imported_not_looked_up(plugin_site: Callable[..., Any], path: str) -> None:
-    site = plugin_site("good")
-    good = site.packages["good"]
+    site = plugin_site("acme")
+    acme = site.packages["acme"]
     registry = Registry(load_entry_points=False)  # nothing registered at all
 
     info = registry.info("encoder", path)
 
-    assert info.obj is importlib.import_module("rl8_test_good").FlatTanh
+    assert info.obj is importlib.import_module("acme_rl8").FlatTanh
     assert (info.name, info.plugin, info.distribution, info.version) == (
         path,
         "<import path>",
-        good.distribution,
-        good.version,
+        acme.distribution,
+        acme.version,
     )
     assert registry.get("encoder", path) is info.obj
     assert registry.names("encoder") == []
 
 
 def test_import_path_errors_are_import_errors_not_lookups(plugin_site: Callable[..., Any]) -> None:
-    plugin_site("good")
+    plugin_site("acme")
     registry = Registry()
     with pytest.raises(ImportError, match=r"cannot import 'mlp\.v2': No module named 'mlp'"):
         registry.get("encoder", "mlp.v2")
-    with pytest.raises(ImportError, match="'rl8_test_good' has no attribute 'Missing'"):
-        registry.get("encoder", "rl8_test_good:Missing")
+    with pytest.raises(ImportError, match="'acme_rl8' has no attribute 'Missing'"):
+        registry.get("encoder", "acme_rl8:Missing")
     with pytest.raises(PluginError, match="must be an Encoder subclass or a factory, got class TemperedCategorical"):
-        registry.get("encoder", "rl8_test_good:TemperedCategorical")
+        registry.get("encoder", "acme_rl8:TemperedCategorical")
     with pytest.raises(PluginError, match="must be a Distribution subclass"):
-        registry.get("distribution", "rl8_test_good.FlatTanh")
+        registry.get("distribution", "acme_rl8.FlatTanh")
 
 
 # --- Provenance ---------------------------------------------------------------------------
 
 
 def test_provenance_of_entry_point_components(plugin_site: Callable[..., Any]) -> None:
-    site = plugin_site("good")
-    good = site.packages["good"]
+    site = plugin_site("acme")
+    acme = site.packages["acme"]
     registry = Registry()
 
-    encoder = registry.info("encoder", "good_flat_tanh")
+    encoder = registry.info("encoder", "acme_flat_tanh")
     assert encoder.describe() == {
         "kind": "encoder",
-        "name": "good_flat_tanh",
-        "object": "rl8_test_good:FlatTanh",
-        "plugin": "test_good",
-        "distribution": good.distribution,
-        "version": good.version,
+        "name": "acme_flat_tanh",
+        "object": "acme_rl8:FlatTanh",
+        "plugin": "acme",
+        "distribution": acme.distribution,
+        "version": acme.version,
     }
-    assert (good.distribution, good.version, good.entry_points) == ("rl8-test-good", "1.2.3", ("test_good",))
-    dist = registry.info("distribution", "good_tempered_categorical")
-    assert (dist.plugin, dist.distribution, dist.version) == ("test_good", "rl8-test-good", "1.2.3")
+    assert (acme.distribution, acme.version, acme.entry_points) == ("acme-rl8", "0.1.0", ("acme",))
+    dist = registry.info("distribution", "acme_tempered_categorical")
+    assert (dist.plugin, dist.distribution, dist.version) == ("acme", "acme-rl8", "0.1.0")
     builtin = registry.info("encoder", "mlp")
     assert builtin.describe() == {
         "kind": "encoder",
@@ -334,24 +336,24 @@ def test_provenance_of_entry_point_components(plugin_site: Callable[..., Any]) -
         "distribution": BUILTIN_DISTRIBUTION,
         "version": RL8_VERSION,
     }
-    listing = _plugins_by_name(registry)["test_good"].to_json()
+    listing = _plugins_by_name(registry)["acme"].to_json()
     assert listing == {
-        "name": "test_good",
-        "distribution": "rl8-test-good",
-        "version": "1.2.3",
+        "name": "acme",
+        "distribution": "acme-rl8",
+        "version": "0.1.0",
         "source": "entry point",
         "status": "ok",
         "reason": None,
-        "contributions": {"distribution": ["good_tempered_categorical"], "encoder": ["good_flat_tanh"]},
+        "contributions": {"distribution": ["acme_tempered_categorical"], "encoder": ["acme_flat_tanh"]},
     }
     json.dumps([p.to_json() for p in registry.plugins()])  # plain data
 
 
 def test_entry_point_plugins_are_loaded_only_when_a_registry_is_built(plugin_site: Callable[..., Any]) -> None:
-    plugin_site("good")
-    assert "rl8_test_good" not in sys.modules  # rl8_core and catalogs are imported; no plugin is loaded
+    plugin_site("acme")
+    assert "acme_rl8" not in sys.modules  # rl8_core and catalogs are imported; no plugin is loaded
     get_registry()
-    assert "rl8_test_good" in sys.modules
+    assert "acme_rl8" in sys.modules
 
 
 # --- RL8_DISABLE_PLUGINS ------------------------------------------------------------------
@@ -360,29 +362,29 @@ def test_entry_point_plugins_are_loaded_only_when_a_registry_is_built(plugin_sit
 def test_disabled_plugins_are_skipped_not_imported(
     plugin_site: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plugin_site("good", "hook_raises")
-    monkeypatch.setenv("RL8_DISABLE_PLUGINS", " test_good , test_hook_raises")
+    plugin_site("acme", "hook_raises")
+    monkeypatch.setenv("RL8_DISABLE_PLUGINS", " acme , test_hook_raises")
 
     registry = Registry()
 
     plugins = _plugins_by_name(registry)
-    for name in ("test_good", "test_hook_raises"):
+    for name in ("acme", "test_hook_raises"):
         assert (plugins[name].status, plugins[name].reason) == ("disabled", "listed in RL8_DISABLE_PLUGINS")
         assert plugins[name].contributions == {}
-    assert "rl8_test_good" not in sys.modules
+    assert "acme_rl8" not in sys.modules
     assert "rl8_test_hook_raises" not in sys.modules
-    with pytest.raises(UnknownComponentError, match=r"'test_good' \(disabled: listed in RL8_DISABLE_PLUGINS\)"):
-        registry.get("encoder", "good_flat_tanh")
+    with pytest.raises(UnknownComponentError, match=r"'acme' \(disabled: listed in RL8_DISABLE_PLUGINS\)"):
+        registry.get("encoder", "acme_flat_tanh")
     assert registry.get("encoder", "mlp") is MLPEncoder
 
 
 def test_disabled_argument_overrides_the_environment(
     plugin_site: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plugin_site("good")
-    monkeypatch.setenv("RL8_DISABLE_PLUGINS", "test_good")
+    plugin_site("acme")
+    monkeypatch.setenv("RL8_DISABLE_PLUGINS", "acme")
     registry = Registry(disabled=[])
-    _assert_good_works(registry)
+    _assert_acme_works(registry)
 
 
 # --- Zero built-ins -----------------------------------------------------------------------
@@ -587,7 +589,7 @@ def test_optional_hooks_without_a_spec_are_allowed() -> None:
 # --- The one place that touches pluggy internals ------------------------------------------
 
 
-def test_hook_results_returns_one_plugins_functions_uncalled() -> None:
+def test_plugin_hooks_returns_one_plugins_functions_uncalled() -> None:
     calls: list[str] = []
 
     class A:
@@ -616,20 +618,32 @@ def test_hook_results_returns_one_plugins_functions_uncalled() -> None:
     pm.register(a, name="a")
     pm.register(b, name="b")
 
-    functions = _hook_results(pm, "rl8_encoders", "a")
+    unknown, functions = _plugin_hooks(pm, a, "a")
+    assert unknown == []
     assert calls == []  # collected, not called
-    assert [f() for f in functions] == [{"a": TinyEncoder}]
+    assert [f() for f in functions["rl8_encoders"]] == [{"a": TinyEncoder}]
     assert calls == ["a"]
-    assert len(_hook_results(pm, "rl8_encoders", "b")) == 1
-    assert _hook_results(pm, "rl8_algorithms", "a") == []
-    assert _hook_results(pm, "rl8_encoders", "nobody") == []
+    assert "rl8_algorithms" not in functions
+    b_functions = _plugin_hooks(pm, b, "b")[1]
+    assert len(b_functions["rl8_encoders"]) == 1
+    assert _plugin_hooks(pm, object(), "nobody") == ([], {})
     # pluggy itself would merge both results and drop b's None: provenance lost.
     assert pm.hook.rl8_encoders() == [{"a": TinyEncoder}]
 
-    pm.register(W(), name="w")
+    w = W()
+    pm.register(w, name="w")
     with pytest.raises(PluginError, match="rl8_distributions is a registration hook and may not be a wrapper"):
-        _hook_results(pm, "rl8_distributions", "w")
-    assert len(_hook_results(pm, "rl8_distributions", "b")) == 1
+        _plugin_hooks(pm, w, "w")
+    assert len(_plugin_hooks(pm, b, "b")[1]["rl8_distributions"]) == 1
+
+    class Typo:
+        @hookimpl
+        def rl8_encoder(self) -> dict[str, type]:
+            return {}
+
+    typo = Typo()
+    pm.register(typo, name="typo")
+    assert _plugin_hooks(pm, typo, "typo") == (["rl8_encoder"], {})
 
 
 # --- End to end: an installed third-party plugin in a module --------------------------------
@@ -638,15 +652,15 @@ def test_hook_results_returns_one_plugins_functions_uncalled() -> None:
 @pytest.mark.parametrize(
     ("model_config", "dist_name"),
     [
-        ({"encoder": "good_flat_tanh"}, "categorical"),
+        ({"encoder": "acme_flat_tanh"}, "categorical"),
         (
             {
-                "encoder": "good_flat_tanh",
+                "encoder": "acme_flat_tanh",
                 "encoder_config": {"width": 8},
-                "action_dist": "good_tempered_categorical",
+                "action_dist": "acme_tempered_categorical",
                 "action_dist_config": {"temperature": 2.0},
             },
-            "good_tempered_categorical",
+            "acme_tempered_categorical",
         ),
     ],
     ids=["encoder", "encoder-and-distribution"],
@@ -654,27 +668,27 @@ def test_hook_results_returns_one_plugins_functions_uncalled() -> None:
 def test_installed_plugin_builds_and_runs_in_an_actor_critic_module(
     plugin_site: Callable[..., Any], model_config: dict[str, Any], dist_name: str
 ) -> None:
-    site = plugin_site("good")
-    good = site.packages["good"]
+    site = plugin_site("acme")
+    acme = site.packages["acme"]
 
     module = ActorCriticModule(Box((4,)), Discrete(2), model_config)
 
-    plugin = importlib.import_module("rl8_test_good")
+    plugin = importlib.import_module("acme_rl8")
     assert type(module.pi_encoder) is plugin.FlatTanh
     assert type(module.vf_encoder) is plugin.FlatTanh
     components = {(c["kind"], c["name"]): c for c in module.components()}
-    assert components["encoder", "good_flat_tanh"] == {
+    assert components["encoder", "acme_flat_tanh"] == {
         "kind": "encoder",
-        "name": "good_flat_tanh",
-        "object": "rl8_test_good:FlatTanh",
-        "plugin": "test_good",
-        "distribution": good.distribution,
-        "version": good.version,
+        "name": "acme_flat_tanh",
+        "object": "acme_rl8:FlatTanh",
+        "plugin": "acme",
+        "distribution": acme.distribution,
+        "version": acme.version,
     }
-    if dist_name == "good_tempered_categorical":
+    if dist_name == "acme_tempered_categorical":
         assert module.action_dist_cls is plugin.TemperedCategorical
-        assert components["distribution", dist_name]["distribution"] == good.distribution
-        assert components["distribution", dist_name]["version"] == good.version
+        assert components["distribution", dist_name]["distribution"] == acme.distribution
+        assert components["distribution", dist_name]["version"] == acme.version
     else:
         assert components["distribution", dist_name]["distribution"] == BUILTIN_DISTRIBUTION
 
@@ -691,13 +705,13 @@ def test_installed_plugin_builds_and_runs_in_an_actor_critic_module(
 
 
 def test_installed_plugin_by_import_path_in_model_config(plugin_site: Callable[..., Any]) -> None:
-    plugin_site("good")
-    module = ActorCriticModule(Box((4,)), Discrete(2), {"encoder": "rl8_test_good:FlatTanh"})
+    plugin_site("acme")
+    module = ActorCriticModule(Box((4,)), Discrete(2), {"encoder": "acme_rl8:FlatTanh"})
     (encoder,) = [c for c in module.components() if c["kind"] == "encoder"]
     assert (encoder["plugin"], encoder["distribution"], encoder["version"]) == (
         "<import path>",
-        "rl8-test-good",
-        "1.2.3",
+        "acme-rl8",
+        "0.1.0",
     )
     out = module.forward_inference(TensorDict({"obs": torch.zeros(3, 4)}, batch_size=[3]))
     assert out["actions"].shape == (3,)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rl8_core import ConfigError, TrainConfig, apply_overrides, get_registry
+from rl8_core import ConfigError, TrainConfig, apply_overrides, get_registry, resolve_parts
 
 
 def test_defaults_train_cartpole_with_ppo() -> None:
@@ -83,10 +83,10 @@ def test_component_options_are_validated_before_anything_runs() -> None:
     registry = get_registry()
     cfg = TrainConfig.from_mapping({"algorithm_config": {"clip_esp": 0.1}})
     with pytest.raises(ConfigError, match=r"algorithm_config: unknown key 'clip_esp' \(did you mean 'clip_eps'\?\)"):
-        cfg.validate_components(registry)
+        resolve_parts(cfg, registry)
     cfg = TrainConfig.from_mapping({"model_config": {"encoder_confg": {}}})
     with pytest.raises(ConfigError, match=r"model_config: unknown key 'encoder_confg'"):
-        cfg.validate_components(registry)
+        resolve_parts(cfg, registry)
     cfg = TrainConfig.from_mapping({"algorithm_config": {"gamma": "high"}})
     with pytest.raises(ConfigError, match=r"algorithm_config\.gamma: expected float"):
-        cfg.validate_components(registry)
+        resolve_parts(cfg, registry)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, final
+from typing import Any, ClassVar, Protocol, TypeVar, final
 
-import cloudpickle
 import torch
 from tensordict import TensorDictBase
 from torch import nn
 
-from rl8_core._columns import Columns
-from rl8_core._distribution import Distribution
-from rl8_core._files import atomic_directory
-from rl8_core._normalizer import ObsNormalizer
-from rl8_core._registry import BUILTIN_DISTRIBUTION, distribution_of_module, import_object
+from rl8_core.checkpoints import module as module_dir
+from rl8_core.columns import Columns
+from rl8_core.components.distribution import Distribution
+from rl8_core.components.normalizer import ObsNormalizer
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
+from rl8_core.imports import class_provenance, import_object
 from specs import (
     FLOAT_DTYPES,
     IOSpec,
@@ -29,26 +27,22 @@ from specs import (
     TensorShape,
     check,
     is_checking,
-    spec_from_dict,
 )
 from specs.errors import Mismatch
-
-if TYPE_CHECKING:
-    from rl8_core._registry import Registry
 
 __all__ = ["CatalogProtocol", "RLModule", "RLModuleSpec"]
 
 MODES = ("train", "exploration", "inference")
-_META_FILE = "rl8_module.json"
-_CTOR_FILE = "constructor.pkl"
-_STATE_FILE = "state.pt"
-_FORMAT_VERSION = 1
 
 M = TypeVar("M", bound="RLModule")
 
 
 class CatalogProtocol(Protocol):
-    """What ``RLModule`` needs from a catalog (``catalogs.Catalog`` provides it)."""
+    """Every method the core calls on a catalog (``catalogs.Catalog`` provides them all).
+
+    A catalog class is called as ``catalog_class(observation_spec,
+    action_spec, model_config, registry=registry)``.
+    """
 
     def get_action_dist_cls(self) -> type[Distribution]:
         """Return the action distribution class for the module's action spec."""
@@ -56,15 +50,11 @@ class CatalogProtocol(Protocol):
     def get_action_dist_config(self) -> Mapping[str, Any]:
         """Return the keyword options the distribution is built with."""
 
+    def get_action_mask_key(self) -> str | None:
+        """Return the observation key of the action mask (never normalised), or ``None``."""
+
     def components(self) -> list[dict[str, str | None]]:
         """Describe every component resolved so far, with provenance."""
-
-
-def _rl8_version() -> str:
-    try:
-        return metadata.version("rl8-core")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class RLModule(nn.Module):
@@ -91,7 +81,8 @@ class RLModule(nn.Module):
         action_spec: What it acts with.
         model_config: Options for the catalog and the module.
         catalog_class: Builds the module's parts; available as ``self.catalog``.
-        registry: Where the catalog looks components up; defaults to ``get_registry()``.
+        registry: The ``Registry`` the catalog looks components up in; ``None``: ``get_registry()``.
+            The module only hands it to the catalog.
 
     Examples:
         >>> import torch
@@ -118,7 +109,7 @@ class RLModule(nn.Module):
         model_config: Mapping[str, Any] | None = None,
         catalog_class: Callable[..., Any] | None = None,
         *,
-        registry: Registry | None = None,
+        registry: object | None = None,
     ) -> None:
         super().__init__()
         if catalog_class is None:
@@ -141,7 +132,7 @@ class RLModule(nn.Module):
         if not isinstance(normalize, bool):
             raise ConfigError(f"model_config.normalize_obs: expected bool (true/false), got {normalize!r}")
         # An action mask is data, not a measurement: it is never normalised.
-        mask_key = getattr(self.catalog, "get_action_mask_key", lambda: None)()
+        mask_key = None if self.catalog is None else self.catalog.get_action_mask_key()
         #: Running observation normaliser, when ``normalize_obs`` is set.
         self.obs_normalizer: ObsNormalizer | None = (
             ObsNormalizer(observation_spec, exclude=[mask_key] if mask_key else []) if normalize else None
@@ -351,7 +342,6 @@ class RLModule(nn.Module):
         Returns:
             The directory written.
         """
-        path = Path(path)
         constructor = {
             "module_class": type(self),
             "observation_spec": self.observation_spec,
@@ -359,9 +349,7 @@ class RLModule(nn.Module):
             "model_config": self.model_config,
             "catalog_class": self.catalog_class,
         }
-        meta = {
-            "format_version": _FORMAT_VERSION,
-            "rl8_core_version": _rl8_version(),
+        metadata = {
             "module_class": f"{type(self).__module__}:{type(self).__qualname__}",
             "catalog_class": None
             if self.catalog_class is None
@@ -370,17 +358,13 @@ class RLModule(nn.Module):
             "action_spec": self.action_spec.to_dict(),
             "model_config": json.loads(json.dumps(self.model_config, default=repr)),
             "components": self.components(),
-            "classes": _class_provenance({"module_class": type(self), "catalog_class": self.catalog_class}),
+            "classes": class_provenance({"module_class": type(self), "catalog_class": self.catalog_class}),
         }
-        with atomic_directory(path) as tmp:
-            (tmp / _META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-            (tmp / _CTOR_FILE).write_bytes(cloudpickle.dumps(constructor))
-            torch.save({k: v.detach().cpu() for k, v in self.state_dict().items()}, tmp / _STATE_FILE)
-        return path
+        return module_dir.save_module_dir(path, constructor=constructor, metadata=metadata, state=self.state_dict())
 
     @classmethod
     def from_checkpoint(
-        cls: type[M], path: str | Path, *, registry: Registry | None = None, map_location: str | torch.device = "cpu"
+        cls: type[M], path: str | Path, *, registry: object | None = None, map_location: str | torch.device = "cpu"
     ) -> M:
         """Restore a module saved by ``save_to_path`` (class, specs, config, weights).
 
@@ -389,12 +373,8 @@ class RLModule(nn.Module):
                 module needs a package that is not installed (named in the message).
         """
         path = Path(path)
-        meta_file = path / _META_FILE
-        if not meta_file.is_file():
-            raise CheckpointError(f"{path} is not an RLModule checkpoint (no {_META_FILE})")
-        meta = json.loads(meta_file.read_text())
+        ctor, meta = module_dir.read_constructor(path)
         try:
-            ctor = cloudpickle.loads((path / _CTOR_FILE).read_bytes())
             module = ctor["module_class"](
                 ctor["observation_spec"],
                 ctor["action_spec"],
@@ -403,11 +383,10 @@ class RLModule(nn.Module):
                 registry=registry,
             )
         except (ImportError, AttributeError, UnknownComponentError, PluginError) as exc:
-            raise CheckpointError(_missing_message(path, meta, exc)) from exc
+            raise CheckpointError(module_dir.missing_package_message(path, meta, exc)) from exc
         if not isinstance(module, cls):
             raise CheckpointError(f"{path} holds a {type(module).__name__}, not a {cls.__name__}")
-        state = torch.load(path / _STATE_FILE, map_location=map_location, weights_only=True)
-        module.set_state(state)
+        module.set_state(module_dir.load_state(path, map_location=map_location))
         return module
 
     @staticmethod
@@ -416,52 +395,7 @@ class RLModule(nn.Module):
 
         The specs come back as spec objects under ``observation_spec``/``action_spec``.
         """
-        meta: dict[str, Any] = json.loads((Path(path) / _META_FILE).read_text())
-        meta["observation_spec"] = spec_from_dict(meta["observation_spec"])
-        meta["action_spec"] = spec_from_dict(meta["action_spec"])
-        return meta
-
-
-def _missing_message(path: Path, meta: Mapping[str, Any], exc: BaseException) -> str:
-    def third_party(entries: Any) -> list[dict[str, Any]]:
-        return [c for c in entries or [] if c.get("distribution") not in (None, BUILTIN_DISTRIBUTION)]
-
-    needed = [f"{c['kind']} {c['name']!r} from {c['distribution']}" for c in third_party(meta.get("components"))]
-    needed += [
-        f"{c['role'].replace('_', ' ')} {c['object']} from {c['distribution']}"
-        for c in third_party(meta.get("classes"))
-    ]
-    pkgs = sorted(
-        {
-            f"{c['distribution']}=={c['version']}" if c.get("version") else c["distribution"]
-            for c in third_party(meta.get("components")) + third_party(meta.get("classes"))
-        }
-    )
-    lines = [f"cannot restore the module in {path}: {type(exc).__name__}: {exc}"]
-    if needed:
-        lines.append(
-            f"It was built with {', '.join(needed)}; install the missing package: pip install {' '.join(pkgs)}"
-        )
-    else:
-        lines.append(f"It was saved from {meta.get('module_class')} with rl8-core {meta.get('rl8_core_version')}.")
-    return "\n".join(lines)
-
-
-def _class_provenance(classes: Mapping[str, Any]) -> list[dict[str, str | None]]:
-    """Say where each class comes from (``module:qualname``, distribution, version).
-
-    Stored in checkpoint metadata so that loading a module whose package is
-    missing names the distribution to install, as it does for components.
-    """
-    out: list[dict[str, str | None]] = []
-    for role, obj in classes.items():
-        if obj is None:
-            continue
-        module = getattr(obj, "__module__", None) or "?"
-        dist, version = distribution_of_module(module)
-        qualname = getattr(obj, "__qualname__", type(obj).__qualname__)
-        out.append({"role": role, "object": f"{module}:{qualname}", "distribution": dist, "version": version})
-    return out
+        return module_dir.read_metadata(path)
 
 
 def _canonical(spec: IOSpec | Mapping[Any, Any] | None) -> IOSpec | None:
@@ -495,7 +429,7 @@ class RLModuleSpec:
     #: The catalog class (or an import path).
     catalog_class: Callable[..., Any] | str | None = None
     #: Registry the catalog looks components up in; ``None`` for ``get_registry()``.
-    registry: Registry | None = field(default=None, kw_only=True, compare=False)
+    registry: object | None = field(default=None, kw_only=True, compare=False)
 
     def build(self) -> RLModule:
         """Construct the module."""

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import torch
 from tensordict import TensorDictBase
 
-from rl8_core._config import config_from_mapping
-from rl8_core._module import RLModule
+from rl8_core.components.module import RLModule
+from rl8_core.config import config_from_mapping
 
 __all__ = ["Algorithm"]
 

@@ -1,7 +1,7 @@
 """The component registry: plugins loaded from entry points, one at a time.
 
 A plugin is a module or object with ``@hookimpl`` functions (see
-``rl8_core._hookspecs``). The registry calls each plugin's hook functions
+``rl8_core.plugins.hookspecs``). The registry calls each plugin's hook functions
 itself, so every component keeps its provenance (plugin, distribution,
 version), and a plugin that fails is recorded with the reason while every
 other plugin keeps working.
@@ -10,20 +10,23 @@ other plugin keeps working.
 from __future__ import annotations
 
 import difflib
-import importlib
 import importlib.metadata as metadata
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
-from rl8_core._hookspecs import HOOK_NAMESPACE, HOOKS, Hookspecs
+from rl8_core.components.algorithm import Algorithm
+from rl8_core.components.distribution import Distribution
+from rl8_core.components.encoder import Encoder
 from rl8_core.errors import PluginError, UnknownComponentError
+from rl8_core.imports import BUILTIN_DISTRIBUTION, distribution_of, import_object, is_import_path
+from rl8_core.plugins.hookspecs import HOOK_NAMESPACE, HOOKS, Hookspecs
 
 __all__ = [
     "BUILTIN_DISTRIBUTION",
@@ -32,57 +35,19 @@ __all__ = [
     "PluginInfo",
     "Registry",
     "get_registry",
-    "import_object",
     "reset_registry",
     "set_registry",
+    "using_registry",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Entry-point group that plugin packages list their plugin modules under.
 ENTRY_POINT_GROUP = HOOK_NAMESPACE
-#: Distribution whose plugins are the built-ins.
-BUILTIN_DISTRIBUTION = "rl8-core"
 #: Provenance of components registered from the running process.
 IN_PROCESS = "<in-process>"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def is_import_path(name: str) -> bool:
-    """Return whether a component reference is an import path (contains ``.`` or ``:``)."""
-    return "." in name or ":" in name
-
-
-def import_object(path: str) -> Any:
-    """Import ``"pkg.module:attr"`` or ``"pkg.module.attr"`` and return the object.
-
-    Raises:
-        ImportError: Naming the path and the reason.
-
-    Examples:
-        >>> import_object("collections:OrderedDict").__name__
-        'OrderedDict'
-        >>> import_object("collections.OrderedDict").__name__
-        'OrderedDict'
-    """
-    if ":" in path:
-        module_name, _, attr = path.partition(":")
-    else:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise ImportError(f"{path!r} is not an import path like 'package.module:Name'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(f"cannot import {path!r}: {exc}") from exc
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImportError(f"cannot import {path!r}: {module_name!r} has no attribute {attr!r}") from None
-    return obj
 
 
 @dataclass(frozen=True)
@@ -170,10 +135,6 @@ def _describe(value: Any) -> str:
 
 def _check_value(kind: str, name: str, value: Any) -> str | None:
     """Return why ``value`` cannot be a component of ``kind``, or ``None``."""
-    from rl8_core._algorithm import Algorithm
-    from rl8_core._distribution import Distribution
-    from rl8_core._encoder import Encoder
-
     if not isinstance(name, str) or not _NAME.match(name):
         return (
             f"invalid {kind} name {name!r}: names are lowercase snake_case "
@@ -195,22 +156,32 @@ def _check_value(kind: str, name: str, value: Any) -> str | None:
     return None
 
 
-def _hook_results(pm: pluggy.PluginManager, hook_name: str, plugin_name: str) -> list[Callable[[], Any]]:
-    """Return the hook functions one plugin implements for ``hook_name``.
+def _plugin_hooks(pm: pluggy.PluginManager, plugin: object, name: str) -> tuple[list[str], dict[str, list[Any]]]:
+    """Return one registered plugin's unknown hook names and its functions per registration hook.
 
-    pluggy merges results of all plugins into one list and drops ``None``,
-    which loses provenance; the registry calls each plugin's function itself.
-    This is the one place the core reaches into pluggy's hook implementations.
+    pluggy merges the results of all plugins into one list and drops ``None``,
+    which loses provenance, so the registry calls each plugin's functions
+    itself; and pluggy checks hook names only for all plugins at once
+    (``check_pending``), so this does it for one. This is the one place the
+    core reaches into pluggy's hook callers and implementations.
+
+    Raises:
+        PluginError: If a registration hook is implemented as a wrapper.
     """
-    caller = getattr(pm.hook, hook_name)
-    functions = []
-    for impl in caller.get_hookimpls():
-        if impl.plugin_name != plugin_name:
-            continue
-        if impl.hookwrapper or impl.wrapper:
-            raise PluginError(f"{hook_name} is a registration hook and may not be a wrapper")
-        functions.append(impl.function)
-    return functions
+    unknown = [
+        c.name
+        for c in pm.get_hookcallers(plugin) or []
+        if not c.has_spec() and any(i.plugin is plugin and not i.optionalhook for i in c.get_hookimpls())
+    ]
+    functions: dict[str, list[Any]] = {}
+    for hook_name in HOOKS.values():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name != name:
+                continue
+            if impl.hookwrapper or impl.wrapper:
+                raise PluginError(f"{hook_name} is a registration hook and may not be a wrapper")
+            functions.setdefault(hook_name, []).append(impl.function)
+    return unknown, functions
 
 
 class Registry:
@@ -346,12 +317,11 @@ class Registry:
             self._pm.register(obj, name=info.name)
         except Exception as exc:  # pluggy validation errors and name clashes alike
             return self._fail(info, f"registration failed: {type(exc).__name__}: {exc}")
-        # pluggy's check_pending() logic for this plugin only: optionalhook impls may lack a spec.
-        unknown = [
-            c.name
-            for c in self._pm.get_hookcallers(obj) or []
-            if not c.has_spec() and any(i.plugin is obj and not i.optionalhook for i in c.get_hookimpls())
-        ]
+        try:
+            unknown, functions = _plugin_hooks(self._pm, obj, info.name)
+        except PluginError as exc:
+            self._pm.unregister(obj)
+            return self._fail(info, str(exc))
         if unknown:
             self._pm.unregister(obj)
             hints = []
@@ -361,12 +331,7 @@ class Registry:
             return self._fail(info, f"unknown hook {', '.join(hints)}; known hooks: {', '.join(HOOKS.values())}")
         found: dict[str, dict[str, Any]] = {}
         for kind, hook_name in HOOKS.items():
-            try:
-                functions = _hook_results(self._pm, hook_name, info.name)
-            except PluginError as exc:
-                self._pm.unregister(obj)
-                return self._fail(info, str(exc))
-            for function in functions:
+            for function in functions.get(hook_name, []):
                 try:
                     result = function()
                 except Exception as exc:  # a raising hook fails its own plugin only
@@ -464,7 +429,7 @@ class Registry:
             problem = _check_value(kind, "imported", obj)
             if problem:
                 raise PluginError(f"{name!r}: {problem}")
-            dist, version = _distribution_of(obj)
+            dist, version = distribution_of(obj)
             return ComponentInfo(kind, name, obj, "<import path>", dist, version)
         claims = self._components[kind].get(name)
         if not claims:
@@ -500,7 +465,7 @@ class Registry:
         problem = _check_value(kind, "given", ref)
         if problem:
             raise PluginError(problem)
-        dist, version = _distribution_of(ref)
+        dist, version = distribution_of(ref)
         return ComponentInfo(kind, getattr(ref, "__qualname__", repr(ref)), ref, IN_PROCESS, dist, version)
 
     def _unknown_message(self, kind: str, name: str) -> str:
@@ -527,44 +492,6 @@ class Registry:
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError("a Registry is tied to this process's plugins and cannot be pickled")
-
-
-#: Top-level package -> (distribution, version); filled on first use, as scanning costs ~0.3 s.
-_DIST_CACHE: dict[str, tuple[str | None, str | None]] = {}
-
-
-def _own_version() -> str | None:
-    try:
-        return metadata.version(BUILTIN_DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def distribution_of_module(module: str) -> tuple[str | None, str | None]:
-    """Return ``(distribution, version)`` that installed the module ``module`` (``None``s if unknown).
-
-    The packages of this repository map to rl8-core even in an editable
-    install, whose metadata does not list them.
-    """
-    top = module.split(".")[0]
-    if top in ("specs", "rl8_core", "catalogs", "rl8_plugins"):
-        return BUILTIN_DISTRIBUTION, _own_version()
-    if top in ("", "__main__"):
-        return None, None
-    if top not in _DIST_CACHE:
-        names = metadata.packages_distributions().get(top) or []
-        version = None
-        if names:
-            try:
-                version = metadata.version(names[0])
-            except metadata.PackageNotFoundError:
-                version = None
-        _DIST_CACHE[top] = (names[0] if names else None, version)
-    return _DIST_CACHE[top]
-
-
-def _distribution_of(obj: Any) -> tuple[str | None, str | None]:
-    return distribution_of_module(getattr(obj, "__module__", None) or "")
 
 
 _DEFAULT: list[Registry] = []

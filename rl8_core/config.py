@@ -1,4 +1,4 @@
-"""Validation of plain mappings (YAML, JSON, ``--set``) into frozen config dataclasses."""
+"""Config dataclasses from plain mappings (YAML, JSON, ``--set``), and the one rule for YAML numbers."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, TypeVar, Union
 
+import yaml
+
 from rl8_core.errors import ConfigError
 
-__all__ = ["config_from_mapping", "config_to_dict", "describe_config", "field_docs"]
+__all__ = ["config_from_mapping", "config_to_dict", "describe_config", "field_docs", "parse_scalar", "read_number"]
 
 T = TypeVar("T")
 
@@ -46,14 +48,37 @@ def _value_text(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def _number_from_text(value: Any) -> Any:
-    # PyYAML reads "1e5" (no dot) as a string; accept numeric strings for numbers.
+def read_number(value: Any) -> Any:
+    """Return a string that reads as a number as that float; any other value unchanged.
+
+    PyYAML follows YAML 1.1, which reads ``1e5`` and ``3e-4`` (no dot) as
+    strings; a config author meant numbers. This is the one place that rule
+    lives: number fields of configs and ``--set`` values both go through it.
+
+    Examples:
+        >>> read_number("3e-4"), read_number("mlp"), read_number(2)
+        (0.0003, 'mlp', 2)
+    """
     if isinstance(value, str):
         try:
             return float(value)
         except ValueError:
             return value
     return value
+
+
+def parse_scalar(text: str) -> Any:
+    """Parse a ``--set`` value as YAML (``true``, ``null``, ``[1, 2]``), numbers by ``read_number``.
+
+    Examples:
+        >>> parse_scalar("1e5"), parse_scalar("true"), parse_scalar("[64, 64]"), parse_scalar("a: [")
+        (100000.0, True, [64, 64], 'a: [')
+    """
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return read_number(value)
 
 
 def _convert(tp: Any, value: Any, path: str) -> Any:
@@ -110,14 +135,14 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected bool (true/false), got {_value_text(value)}")
         return value
     if tp is int:
-        value = _number_from_text(value)
+        value = read_number(value)
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)  # YAML reads 1e5 as a float
             raise ConfigError(f"{path}: expected int, got {_value_text(value)}")
         return value
     if tp is float:
-        value = _number_from_text(value)
+        value = read_number(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected float, got {_value_text(value)}")
         return float(value)
@@ -178,14 +203,6 @@ def config_from_mapping(cls: type[T], data: Mapping[str, Any], *, path: str = "c
         raise ConfigError(f"{path}: {exc}") from exc
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _ExampleConfig:
-    """A config for the examples in this module's docstrings."""
-
-    x: int = 1
-    """How many."""
-
-
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Return a dataclass config as plain nested data (for YAML, MLflow params).
 
@@ -219,9 +236,9 @@ def field_docs(cls: type) -> dict[str, str]:
     Classes whose source cannot be read (defined interactively) have no docs.
 
     Examples:
-        >>> from rl8_core._config import _ExampleConfig
-        >>> field_docs(_ExampleConfig)
-        {'x': 'How many.'}
+        >>> from rl8_core import LearnerConfig
+        >>> field_docs(LearnerConfig)["lr"]
+        'Learning rate (Adam).'
     """
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):

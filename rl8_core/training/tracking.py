@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rl8_core._train_config import TrackingConfig
+from rl8_core.training.config import TrackingConfig
 
-__all__ = ["Tracker", "default_artifact_location", "flatten_params"]
+__all__ = ["Tracker", "default_artifact_location", "flatten_params", "run_params"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,23 @@ def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = str(value)[:_MAX_PARAM_LENGTH]
     return out
+
+
+def run_params(config: Mapping[str, Any], components: list[dict[str, str | None]]) -> dict[str, Any]:
+    """Return the MLflow params of a run: its config, and each resolved component's provenance.
+
+    Examples:
+        >>> run_params({"seed": 0}, [{"kind": "algorithm", "name": "ppo", "distribution": "rl8-core",
+        ...     "version": "0.1.0", "plugin": "ppo", "object": "rl8_plugins.algorithms.ppo:PPO"}])
+        {'seed': 0, 'components': {'algorithm.ppo': 'rl8-core 0.1.0 (plugin ppo, rl8_plugins.algorithms.ppo:PPO)'}}
+    """
+    return {
+        **config,
+        "components": {
+            f"{c['kind']}.{c['name']}": f"{c['distribution']} {c['version']} (plugin {c['plugin']}, {c['object']})"
+            for c in components
+        },
+    }
 
 
 def default_artifact_location(uri: str, experiment: str) -> str | None:

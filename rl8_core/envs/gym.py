@@ -1,4 +1,4 @@
-"""``GymVectorEnv``: gymnasium's vector envs behind the ``BatchedEnv`` protocol."""
+"""``GymVectorEnv``: gymnasium's vector envs behind the ``BatchedEnv`` protocol, and its config-level factory."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from typing import Any, Literal
 
 import gymnasium as gym
 import torch
+import tree
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 from tensordict import TensorDict, TensorDictBase
 
-from rl8_core._columns import Columns
-from rl8_core._env import BatchedEnv
+from rl8_core.columns import Columns
+from rl8_core.components.env import BatchedEnv
+from rl8_core.imports import import_object
 from specs import Box, Composite, Spec, TensorSpec, from_gymnasium, from_numpy, to_numpy
 
-__all__ = ["GymVectorEnv"]
+__all__ = ["GymVectorEnv", "make_gymnasium_env"]
 
 Vectorization = Literal["sync", "async"]
 _ActionLeaf = tuple[tuple[str, ...], torch.dtype, torch.Tensor | None, torch.Tensor | None]
@@ -29,18 +31,21 @@ def _make_env(env: str | Callable[..., gym.Env[Any, Any]], kwargs: Mapping[str, 
     return env(**kwargs)
 
 
-def _write_row(spec: Spec, batch: Any, i: int, value: Any) -> None:
-    """Write one env's observation ``value`` into row ``i`` of batched numpy data, leaf by leaf."""
-    if isinstance(spec, Composite):
-        items = spec.items()
-        if spec.is_tuple:
-            for (_, sub), sub_batch, sub_value in zip(items, batch, value, strict=True):
-                _write_row(sub, sub_batch, i, sub_value)
-        else:
-            for key, sub in items:
-                _write_row(sub, batch[key], i, value[key])
-    else:
-        batch[i] = value
+def _write_row(batch: Any, i: int, value: Any) -> None:
+    """Write one env's observation ``value`` into row ``i`` of batched numpy data, leaf by leaf.
+
+    dm-tree pairs the leaves of gymnasium's batched ``Dict``/``Tuple`` data
+    with those of the single observation (dicts by key, tuples by position).
+
+    Raises:
+        ValueError: If ``value`` is not shaped like the observation space.
+    """
+    try:
+        rows = tree.flatten_up_to(batch, value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"the final observation of env {i} does not match the observation space: {exc}") from None
+    for leaf, row in zip(tree.flatten(batch), rows, strict=True):
+        leaf[i] = row
 
 
 class GymVectorEnv(BatchedEnv):
@@ -200,7 +205,7 @@ class GymVectorEnv(BatchedEnv):
             final_np = copy.deepcopy(obs_np)
             final_obs = info["final_obs"]
             for i in finished.nonzero()[0]:
-                _write_row(self.observation_spec, final_np, int(i), final_obs[i])
+                _write_row(final_np, int(i), final_obs[i])
             next_obs = self._to_torch(final_np, self.num_envs)
         return TensorDict(
             {
@@ -217,3 +222,66 @@ class GymVectorEnv(BatchedEnv):
     def close(self) -> None:
         """Close the vector env (and its worker processes)."""
         self.env.close()
+
+
+def make_gymnasium_env(
+    *,
+    num_envs: int,
+    seed: int | None = None,
+    device: str | torch.device = "cpu",
+    id: str | None = None,
+    factory: str | Callable[..., Any] | None = None,
+    vectorization: Vectorization = "sync",
+    clip_actions: bool = True,
+    **make_kwargs: Any,
+) -> GymVectorEnv:
+    """Build a ``GymVectorEnv`` from a gymnasium id or an env factory, with config-style options.
+
+    ``make_env`` calls this for a gymnasium id (``env: CartPole-v1``, with
+    ``env_config`` as the options); the built-in ``gymnasium`` env plugin
+    registers it under that name for ``env: gymnasium`` with ``id`` or
+    ``factory`` in ``env_config``.
+
+    Args:
+        num_envs: Number of sub-envs.
+        seed: Env ``i`` is first reset with ``seed + i``.
+        device: Where observations, rewards and flags are put.
+        id: A registered gymnasium id, built with ``gymnasium.make(id, **make_kwargs)``.
+        factory: Instead of ``id``: a callable returning a ``gymnasium.Env``, or
+            its import path (``"package.module:make_env"``); called with
+            ``**make_kwargs``.
+        vectorization: ``"sync"`` (one process) or ``"async"`` (a subprocess per env).
+        clip_actions: Clip ``Box`` actions to the action space before stepping.
+        **make_kwargs: Passed to ``gymnasium.make`` (or to ``factory``).
+
+    Raises:
+        ValueError: Unless exactly one of ``id`` and ``factory`` is given.
+        TypeError: If ``factory`` does not resolve to a callable.
+
+    Examples:
+        >>> env = make_gymnasium_env(num_envs=2, seed=0, id="Pendulum-v1", g=9.81)
+        >>> env.action_spec
+        Box((1,), low=-2.0, high=2.0, dtype=torch.float32)
+        >>> env.close()
+    """
+    if (id is None) == (factory is None):
+        raise ValueError(
+            f"the gymnasium env needs exactly one of 'id' and 'factory'; got id={id!r}, factory={factory!r}"
+        )
+    env: str | Callable[..., Any]
+    if id is not None:
+        env = id
+    else:
+        resolved = import_object(factory) if isinstance(factory, str) else factory
+        if not callable(resolved):
+            raise TypeError(f"the gymnasium env's factory {factory!r} is not callable")
+        env = resolved
+    return GymVectorEnv(
+        env,
+        num_envs=num_envs,
+        seed=seed,
+        device=device,
+        vectorization=vectorization,
+        clip_actions=clip_actions,
+        env_kwargs=make_kwargs,
+    )

@@ -8,16 +8,18 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-__all__ = ["ProgressDisplay"]
+from rl8_core.columns import Metrics
+
+__all__ = ["ProgressDisplay", "final_text"]
 
 
 def _summary(result: Mapping[str, float]) -> str:
-    ret = result.get("episodes/return_mean", math.nan)
+    ret = result.get(Metrics.RETURN_MEAN, math.nan)
     ret_text = "-" if math.isnan(ret) else f"{ret:.1f}"
     return (
-        f"iter {int(result.get('counters/iterations', 0))}  "
-        f"env steps {int(result.get('counters/env_steps', 0)):,}  "
-        f"{result.get('perf/env_steps_per_s', 0.0):,.0f} steps/s  "
+        f"iter {int(result.get(Metrics.ITERATIONS, 0))}  "
+        f"env steps {int(result.get(Metrics.ENV_STEPS, 0)):,}  "
+        f"{result.get(Metrics.ENV_STEPS_PER_S, 0.0):,.0f} steps/s  "
         f"return {ret_text}"
     )
 
@@ -69,7 +71,7 @@ class ProgressDisplay:
     def update(self, result: Mapping[str, float]) -> None:
         """Show the latest iteration's result."""
         if self.mode == "rich" and self._progress is not None:
-            self._progress.update(self._task, completed=result.get("counters/env_steps", 0), summary=_summary(result))
+            self._progress.update(self._task, completed=result.get(Metrics.ENV_STEPS, 0), summary=_summary(result))
         elif self.mode == "plain":
             now = time.monotonic()
             if now - self._last_line >= self.interval_s:
@@ -89,3 +91,26 @@ class ProgressDisplay:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def final_text(result: Mapping[str, float], stopped_by: list[str], checkpoints: Any = None) -> str:
+    """Return the line that ends a run: iterations, env steps, time, why it stopped, returns, checkpoints.
+
+    Examples:
+        >>> final_text({"counters/iterations": 3, "counters/env_steps": 96, "counters/wall_s": 1.5,
+        ...             "episodes/return_mean": 20.0}, ["EnvSteps(96)"])
+        'done after 3 iterations, 96 env steps, 1.5 s (stopped by EnvSteps(96)); training return 20.0'
+    """
+    text = (
+        f"done after {int(result.get(Metrics.ITERATIONS, 0))} iterations, "
+        f"{int(result.get(Metrics.ENV_STEPS, 0)):,} env steps, {result.get(Metrics.WALL_S, 0.0):.1f} s "
+        f"(stopped by {', '.join(stopped_by)}); "
+        f"training return {result.get(Metrics.RETURN_MEAN, math.nan):.1f}"
+    )
+    if Metrics.EVAL_RETURN_MEAN in result:
+        text += (
+            f"; eval return {result[Metrics.EVAL_RETURN_MEAN]:.1f} over {int(result[Metrics.EVAL_EPISODES])} episodes"
+        )
+    if checkpoints is not None:
+        text += f"; checkpoints in {checkpoints}"
+    return text

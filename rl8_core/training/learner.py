@@ -11,11 +11,12 @@ from typing import Any, Literal
 import torch
 from tensordict import TensorDictBase
 
-from rl8_core._algorithm import Algorithm
-from rl8_core._module import RLModule
-from rl8_core._schedule import Schedule
+from rl8_core.columns import Columns, Metrics
+from rl8_core.components.algorithm import Algorithm
+from rl8_core.components.module import RLModule
+from rl8_core.training.schedule import Schedule
 
-__all__ = ["Learner", "LearnerConfig", "resolve_device"]
+__all__ = ["Learner", "LearnerConfig"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,18 +45,6 @@ class LearnerConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn ``"auto"`` into ``cuda`` when available, else ``cpu``; pass others through.
-
-    Examples:
-        >>> resolve_device("cpu")
-        device(type='cpu')
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
         return None
@@ -73,6 +62,10 @@ class Learner:
     schedule, shuffling into minibatches for ``algorithm.num_epochs`` passes,
     gradient accumulation (each minibatch in ``grad_accumulation``
     micro-batches, one optimiser step), global-norm clipping and autocast.
+    After the update it folds the batch's observations into the module's
+    observation normaliser (``normalize_obs``), so the update itself saw the
+    statistics the rollout was collected with, and a loop of ``Runner.collect``,
+    ``Algorithm.postprocess`` and ``Learner.update`` keeps them current.
 
     Args:
         module: The module to train (already on its device).
@@ -81,14 +74,16 @@ class Learner:
 
     Examples:
         >>> from catalogs import ActorCriticModule
+        >>> from rl8_core import get_registry
         >>> from specs import Box, Discrete
         >>> module = ActorCriticModule(Box((4,)), Discrete(2))
-        >>> learner = Learner(module, None, LearnerConfig(lr=1e-3))
+        >>> ppo = get_registry().get("algorithm", "ppo")()
+        >>> learner = Learner(module, ppo, LearnerConfig(lr=1e-3))
         >>> learner.lr
         0.001
     """
 
-    def __init__(self, module: RLModule, algorithm: Algorithm | None, config: LearnerConfig | None = None) -> None:
+    def __init__(self, module: RLModule, algorithm: Algorithm, config: LearnerConfig | None = None) -> None:
         self.module = module
         self.algorithm = algorithm
         self.config = config or LearnerConfig()
@@ -147,8 +142,6 @@ class Learner:
         entries report the learning rate, gradient norm, optimiser steps and
         epochs.
         """
-        if self.algorithm is None:
-            raise RuntimeError("this learner has no algorithm to compute a loss")
         algorithm = self.algorithm
         n = batch.batch_size[0]
         size = algorithm.minibatch_size or n
@@ -171,6 +164,9 @@ class Learner:
                     break
             if stop:
                 break
+        normalizer = self.module.obs_normalizer
+        if normalizer is not None:
+            normalizer.update(batch.get(Columns.OBS))
         return self._summarise(history, grad_norms, epochs_run)
 
     def _step(
@@ -217,10 +213,10 @@ class Learner:
             means = table.mean(0).tolist()
             out.update(zip(keys, means, strict=True))
         if grad_norms:
-            out["learner/grad_norm"] = float(torch.stack(grad_norms).mean())
-        out["learner/lr"] = self.lr
-        out["learner/minibatches"] = float(len(history))
-        out["learner/epochs"] = float(epochs)
+            out[Metrics.GRAD_NORM] = float(torch.stack(grad_norms).mean())
+        out[Metrics.LR] = self.lr
+        out[Metrics.MINIBATCHES] = float(len(history))
+        out[Metrics.EPOCHS] = float(epochs)
         return out
 
     def state_dict(self) -> dict[str, Any]:

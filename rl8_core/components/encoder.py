@@ -128,6 +128,7 @@ class Encoder(nn.Module, ABC):
         """Return features ``[b, output_dim]`` for observations ``[b, *obs_shape]``."""
 
     def __call__(self, obs: torch.Tensor | TensorDictBase) -> torch.Tensor:
+        """Run ``forward`` through ``nn.Module``'s hooks, typed: features ``[b, output_dim]``."""
         out: torch.Tensor = super().__call__(obs)
         return out
 

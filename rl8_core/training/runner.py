@@ -5,19 +5,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-from rl8_core._columns import Columns
-from rl8_core._env import BatchedEnv
-from rl8_core._module import RLModule
+from rl8_core.columns import Columns
+from rl8_core.components.env import BatchedEnv
+from rl8_core.components.module import RLModule
+from rl8_core.training.config import CheckSpecs, spec_checks_on
 from specs import checking
 
-__all__ = ["EpisodeStats", "Runner", "evaluate"]
-
-CheckSpecs = Literal["first", "always", "never"]
+__all__ = ["EpisodeStats", "Runner"]
 
 
 class EpisodeStats:
@@ -110,9 +109,6 @@ class Runner:
         self._leaf_keys = list(buffer.keys(include_nested=True, leaves_only=True))
         return buffer
 
-    def _checks_on(self) -> bool:
-        return self.check_specs == "always" or (self.check_specs == "first" and self._rollouts == 0)
-
     def collect(self) -> TensorDict:
         """Step every env ``horizon`` times and return the rollout ``[t, n]``.
 
@@ -125,7 +121,7 @@ class Runner:
         device = next(module.parameters()).device
         move = device != self.device
         steps: list[TensorDictBase] = []
-        with torch.no_grad(), checking(self._checks_on()), self.autocast():
+        with torch.no_grad(), checking(spec_checks_on(self.check_specs, self._rollouts)), self.autocast():
             for _ in range(self.horizon):
                 obs = self._obs.to(device) if move else self._obs
                 out = module.forward_exploration(TensorDict({Columns.OBS: obs}, batch_size=batch_size))
@@ -197,69 +193,3 @@ class Runner:
         self._ep_return = state["ep_return"].to(self._ep_return.device)
         self._ep_length = state["ep_length"].to(self._ep_length.device)
         self._rollouts = int(state["rollouts"])
-
-
-def evaluate(
-    module: RLModule,
-    env: BatchedEnv,
-    *,
-    episodes: int,
-    deterministic: bool = True,
-    seed: int | None = None,
-    max_steps: int = 1_000_000,
-) -> dict[str, float]:
-    """Run ``episodes`` full episodes and return ``eval/*`` statistics of their returns.
-
-    Episodes are spread evenly over the envs and only the first ones of each
-    env count, so short episodes are not over-represented (as SB3 does).
-
-    Args:
-        module: Acts with ``forward_inference`` (deterministic) or ``forward_exploration``.
-        env: The env to evaluate on; it is reset first.
-        episodes: How many episodes to average.
-        deterministic: Use ``forward_inference``.
-        seed: Seed for the env's reset.
-        max_steps: Guard against envs that never end.
-
-    Raises:
-        RuntimeError: If the episodes do not finish within ``max_steps`` steps per env.
-    """
-    n = env.num_envs
-    device = next(module.parameters()).device
-    targets = torch.tensor([(episodes + i) // n for i in range(n)], device=env.device)
-    counts = torch.zeros(n, dtype=torch.int64, device=env.device)
-    ep_return = torch.zeros(n, dtype=torch.float64, device=env.device)
-    ep_length = torch.zeros(n, dtype=torch.int64, device=env.device)
-    returns: list[float] = []
-    lengths: list[int] = []
-    forward = module.forward_inference if deterministic else module.forward_exploration
-    module.eval()
-    obs = env.reset(seed=seed).get(Columns.OBS)
-    with torch.no_grad(), checking(False):
-        for _ in range(max_steps):
-            out = forward(TensorDict({Columns.OBS: obs.to(device)}, batch_size=[n]))
-            result = env.step(out.get(Columns.ACTIONS).to(env.device))
-            ep_return += result.get(Columns.REWARDS)
-            ep_length += 1
-            done = result.get(Columns.TERMINATEDS) | result.get(Columns.TRUNCATEDS)
-            record = done & (counts < targets)
-            if bool(record.any()):
-                returns.extend(ep_return[record].tolist())
-                lengths.extend(ep_length[record].tolist())
-                counts += record.long()
-                if bool((counts >= targets).all()):
-                    break
-            ep_return *= ~done
-            ep_length *= ~done
-            obs = result.get(Columns.OBS)
-        else:
-            raise RuntimeError(f"evaluation did not finish {episodes} episodes within {max_steps} steps per env")
-    r = torch.tensor(returns, dtype=torch.float64)
-    return {
-        "eval/return_mean": float(r.mean()),
-        "eval/return_std": float(r.std(unbiased=False)),
-        "eval/return_min": float(r.min()),
-        "eval/return_max": float(r.max()),
-        "eval/length_mean": float(torch.tensor(lengths, dtype=torch.float64).mean()),
-        "eval/episodes": float(len(returns)),
-    }

@@ -1,4 +1,4 @@
-"""``TrainConfig``: everything a training run needs, from YAML, JSON or code."""
+"""``TrainConfig`` and its sections: everything a training run needs, as pure data from YAML, JSON or code."""
 
 from __future__ import annotations
 
@@ -7,26 +7,41 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
 
-from rl8_core._config import config_from_mapping, config_to_dict
-from rl8_core._learner import LearnerConfig
+from rl8_core.config import config_from_mapping, config_to_dict, parse_scalar
 from rl8_core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from rl8_core._registry import Registry
+from rl8_core.training.learner import LearnerConfig
 
 __all__ = [
     "QUICKSTART",
+    "CheckSpecs",
     "CheckpointConfig",
     "EvalConfig",
     "StopConfig",
     "TrackingConfig",
     "TrainConfig",
     "apply_overrides",
+    "spec_checks_on",
 ]
+
+#: When spec checks run during training: the first iteration only, always, or never.
+CheckSpecs = Literal["first", "always", "never"]
+
+
+def spec_checks_on(policy: CheckSpecs, iteration: int) -> bool:
+    """Return whether spec checks run in iteration ``iteration`` (0 is the first) under ``policy``.
+
+    ``first`` checks the first iteration only: a mistake shows at once, then
+    checks cost nothing.
+
+    Examples:
+        >>> [spec_checks_on("first", i) for i in (0, 1)], spec_checks_on("always", 5)
+        ([True, False], True)
+    """
+    return policy == "always" or (policy == "first" and iteration == 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,7 +183,7 @@ class TrainConfig:
     """``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ..."""
     env_device: str | None = None
     """Device of torch-native envs; ``null`` uses ``device``."""
-    check_specs: Literal["first", "always", "never"] = "first"
+    check_specs: CheckSpecs = "first"
     """Spec checks: during the first iteration only, always, or never."""
     progress: Literal["auto", "rich", "plain", "none"] = "auto"
     """Progress display: a live bar on a terminal, periodic lines otherwise."""
@@ -237,46 +252,9 @@ class TrainConfig:
         """
         return self.from_mapping({**self.to_dict(), **changes}, path="replace")
 
-    def validate_components(self, registry: Registry) -> None:
-        """Check that the named components exist and that their option mappings are valid.
-
-        Resolves the algorithm (validating ``algorithm_config``) and the catalog
-        (validating ``model_config``), so that a typo deep in a config fails
-        before any env starts.
-        """
-        from rl8_core._algorithm import Algorithm
-
-        alg_cls = registry.resolve("algorithm", self.algorithm).obj
-        assert issubclass(alg_cls, Algorithm)
-        config_from_mapping(alg_cls.config_class, self.algorithm_config, path="algorithm_config")
-        catalog_cls: Any = None
-        if self.catalog is not None:
-            from rl8_core._registry import import_object
-
-            catalog_cls = import_object(self.catalog)
-        elif self.module is None:
-            catalog_cls = alg_cls.default_module()[1]
-        config_class = getattr(catalog_cls, "config_class", None)
-        if config_class is not None:
-            config_from_mapping(config_class, self.model_config, path="model_config")
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, str):
-        # YAML 1.1 reads 3e-4 (no dot) as a string; a number was meant.
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
 
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Return ``data`` with ``key.sub=value`` overrides applied (values parsed as YAML).
+    """Return ``data`` with ``key.sub=value`` overrides applied (values read by ``parse_scalar``).
 
     Examples:
         >>> apply_overrides({"learner": {"lr": 1.0}}, ["learner.lr=3e-4", "seed=2"])
@@ -294,5 +272,5 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
             if not isinstance(nxt, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a mapping")
             target = nxt
-        target[parts[-1]] = _parse_value(value)
+        target[parts[-1]] = parse_scalar(value)
     return out

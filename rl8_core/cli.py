@@ -7,11 +7,18 @@ import json
 import sys
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 
-from rl8_core._config import describe_config
-from rl8_core._registry import PluginInfo, get_registry
+from rl8_core.checkpoints import run as run_dir
+from rl8_core.columns import Metrics
+from rl8_core.components.module import RLModule
+from rl8_core.config import describe_config
+from rl8_core.envs.make import make_env
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
+from rl8_core.plugins.registry import PluginInfo, get_registry
+from rl8_core.training.config import QUICKSTART, TrainConfig, apply_overrides
+from rl8_core.training.evaluate import evaluate
+from rl8_core.training.setup import resolve_parts
+from rl8_core.training.trainer import Trainer
 
 #: Errors shown as one message rather than a traceback.
 USER_ERRORS = (ConfigError, CheckpointError, PluginError, UnknownComponentError, FileNotFoundError, ImportError)
@@ -40,43 +47,51 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _options_text() -> str:
-    from rl8_core._train_config import TrainConfig
-
-    lines = ["config options (YAML/JSON keys; nested ones with dots in --set):"]
-    for key, tp, default, doc in describe_config(TrainConfig):
-        lines.append(f"  {key} ({tp}, default {default})")
+def _option_lines(config_class: type, prefix: str = "") -> list[str]:
+    lines = []
+    for key, tp, default, doc in describe_config(config_class):
+        lines.append(f"  {prefix}{key} ({tp}, default {default})")
         if doc:
             lines.extend(textwrap.wrap(doc, 76, initial_indent="      ", subsequent_indent="      "))
-    try:
-        from rl8_core._algorithm import Algorithm
+    return lines
 
-        ppo = get_registry().get("algorithm", "ppo")
-        if isinstance(ppo, type) and issubclass(ppo, Algorithm):
-            lines.append("")
-            lines.append("algorithm_config options of the default algorithm (ppo):")
-            for key, tp, default, doc in describe_config(ppo.config_class):
-                lines.append(f"  algorithm_config.{key} ({tp}, default {default})")
-                if doc:
-                    lines.extend(textwrap.wrap(doc, 76, initial_indent="      ", subsequent_indent="      "))
-    except (UnknownComponentError, PluginError):
-        pass
+
+def _load_config(args: argparse.Namespace) -> TrainConfig:
+    """Return the config ``rl8 train`` runs: the file (or the CartPole quickstart) with ``--set`` applied."""
+    if args.config is None:
+        return TrainConfig.from_mapping(apply_overrides(QUICKSTART, args.set), path="quickstart")
+    return TrainConfig.from_file(args.config, args.set)
+
+
+def _options_text(args: argparse.Namespace) -> str:
+    """List every config option, then those of the algorithm and catalog that the given config names."""
+    lines = ["config options (YAML/JSON keys; nested ones with dots in --set):", *_option_lines(TrainConfig)]
+    try:
+        config = _load_config(args)
+        parts = resolve_parts(config, get_registry())
+    except USER_ERRORS as exc:
+        lines += ["", f"(the options of the config's algorithm and catalog are not listed: {exc})"]
+        return "\n".join(lines)
+    alg = parts.algorithm
+    lines += ["", f"algorithm_config options of algorithm {alg.name!r} ({alg.source_text()}):"]
+    lines += _option_lines(parts.algorithm_class.config_class, "algorithm_config.")
+    catalog = parts.catalog_class or parts.module_class.default_catalog_class
+    model_config_class = getattr(catalog, "config_class", None)
+    if catalog is not None and model_config_class is not None:
+        name = f"{catalog.__module__}:{getattr(catalog, '__qualname__', '?')}"
+        lines += ["", f"model_config options of catalog {name}:"]
+        lines += _option_lines(model_config_class, "model_config.")
     return "\n".join(lines)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train from a config file (or the CartPole default), or resume a checkpoint."""
-    from rl8_core._train_config import QUICKSTART, TrainConfig, apply_overrides
-    from rl8_core._trainer import Trainer
-
-    if args.resume:
-        trainer = Trainer.from_checkpoint(args.resume, overrides=args.set)
-    else:
-        if args.config is None:
-            config = TrainConfig.from_mapping(apply_overrides(QUICKSTART, args.set), path="quickstart")
-        else:
-            config = TrainConfig.from_file(args.config, args.set)
-        trainer = Trainer(config)
+    if args.help:
+        args.parser.print_help()
+        print()
+        print(_options_text(args))
+        raise SystemExit(0)
+    trainer = Trainer.from_checkpoint(args.resume, overrides=args.set) if args.resume else Trainer(_load_config(args))
     with trainer:
         result = trainer.run()
     if args.json:
@@ -86,14 +101,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a saved training checkpoint on fresh episodes of its env."""
-    from rl8_core._module import RLModule
-    from rl8_core._runner import evaluate
-    from rl8_core._train_config import TrainConfig
-    from rl8_core._trainer import _find_checkpoint, make_env
-
-    ckpt = _find_checkpoint(Path(args.checkpoint))
-    config = TrainConfig.from_file(ckpt / "config.yaml", args.set)
-    module = RLModule.from_checkpoint(ckpt / "module")
+    ckpt = run_dir.find_checkpoint(args.checkpoint)
+    config = TrainConfig.from_file(run_dir.config_file(ckpt), args.set)
+    module = RLModule.from_checkpoint(run_dir.module_path(ckpt))
     env = make_env(config.env, config.env_config, num_envs=min(config.eval.num_envs, args.episodes), seed=args.seed)
     try:
         result = evaluate(module, env, episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed)
@@ -103,9 +113,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
         print(
-            f"{int(result['eval/episodes'])} episodes: return {result['eval/return_mean']:.2f} "
-            f"+- {result['eval/return_std']:.2f} (min {result['eval/return_min']:.2f}, "
-            f"max {result['eval/return_max']:.2f}), length {result['eval/length_mean']:.1f}"
+            f"{int(result[Metrics.EVAL_EPISODES])} episodes: return {result[Metrics.EVAL_RETURN_MEAN]:.2f} "
+            f"+- {result[Metrics.EVAL_RETURN_STD]:.2f} (min {result[Metrics.EVAL_RETURN_MIN]:.2f}, "
+            f"max {result[Metrics.EVAL_RETURN_MAX]:.2f}), length {result[Metrics.EVAL_LENGTH_MEAN]:.1f}"
         )
     return 0
 
@@ -122,16 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a policy (no config: PPO on CartPole-v1)",
         description="Train a policy from a YAML/JSON config; with no config, PPO tuned for CartPole-v1 "
-        "(examples/cartpole.yaml). Options below are the defaults of a config file.",
+        "(examples/cartpole.yaml). Options below are the defaults of a config file; with a config "
+        "(and --set), the options of the algorithm and catalog it names follow.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         add_help=False,
     )
-    t.add_argument("-h", "--help", action=_TrainHelp, help="show this help and every config option")
+    t.add_argument("-h", "--help", action="store_true", help="show this help and every config option")
     t.add_argument("config", nargs="?", help="YAML or JSON config file")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     t.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint or run directory")
     t.add_argument("--json", action="store_true", help="print the final metrics as JSON")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, parser=t)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint")
     e.add_argument("checkpoint", help="checkpoint directory (or run directory with a 'latest' file)")
@@ -142,25 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.set_defaults(func=cmd_eval)
     return parser
-
-
-class _TrainHelp(argparse.Action):
-    """Print ``rl8 train``'s help followed by every config option (computed only when asked)."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=str(kwargs.get("help", "")))
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: object,
-        option_string: str | None = None,
-    ) -> None:
-        parser.print_help()
-        print()
-        print(_options_text())
-        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

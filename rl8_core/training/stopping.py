@@ -6,9 +6,10 @@ import math
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-__all__ = ["EnvSteps", "Plateau", "ReturnReached", "StopCondition", "WallTime"]
+from rl8_core.columns import Metrics
+from rl8_core.training.config import StopConfig
 
-RETURN_KEY = "episodes/return_mean"
+__all__ = ["EnvSteps", "Plateau", "ReturnReached", "StopCondition", "WallTime", "stop_conditions"]
 
 
 @runtime_checkable
@@ -28,11 +29,12 @@ class ReturnReached:
         True
     """
 
-    def __init__(self, threshold: float, *, key: str = RETURN_KEY) -> None:
+    def __init__(self, threshold: float, *, key: str = Metrics.RETURN_MEAN) -> None:
         self.threshold = threshold
         self.key = key
 
     def __call__(self, result: Mapping[str, float]) -> bool:
+        """Return whether the metric has reached the threshold (never for a missing or NaN value)."""
         value = result.get(self.key, math.nan)
         return not math.isnan(value) and value >= self.threshold
 
@@ -52,7 +54,8 @@ class EnvSteps:
         self.env_steps = env_steps
 
     def __call__(self, result: Mapping[str, float]) -> bool:
-        return result.get("counters/env_steps", 0) >= self.env_steps
+        """Return whether ``counters/env_steps`` has reached the budget."""
+        return result.get(Metrics.ENV_STEPS, 0) >= self.env_steps
 
     def __repr__(self) -> str:
         return f"EnvSteps({self.env_steps})"
@@ -70,7 +73,8 @@ class WallTime:
         self.seconds = seconds
 
     def __call__(self, result: Mapping[str, float]) -> bool:
-        return result.get("counters/wall_s", 0.0) >= self.seconds
+        """Return whether ``counters/wall_s`` has reached the budget."""
+        return result.get(Metrics.WALL_S, 0.0) >= self.seconds
 
     def __repr__(self) -> str:
         return f"WallTime({self.seconds})"
@@ -85,7 +89,7 @@ class Plateau:
         [False, False, False, True]
     """
 
-    def __init__(self, patience: int, *, min_delta: float = 0.0, key: str = RETURN_KEY) -> None:
+    def __init__(self, patience: int, *, min_delta: float = 0.0, key: str = Metrics.RETURN_MEAN) -> None:
         self.patience = patience
         self.min_delta = min_delta
         self.key = key
@@ -93,6 +97,7 @@ class Plateau:
         self._since = 0
 
     def __call__(self, result: Mapping[str, float]) -> bool:
+        """Count iterations without improvement; return whether there were ``patience`` in a row."""
         value = result.get(self.key, math.nan)
         if math.isnan(value):
             return False
@@ -104,3 +109,28 @@ class Plateau:
 
     def __repr__(self) -> str:
         return f"Plateau({self.patience}, min_delta={self.min_delta}, key={self.key!r})"
+
+
+def stop_conditions(stop: StopConfig) -> list[StopCondition]:
+    """Return the stop conditions a ``stop:`` config section asks for.
+
+    With ``eval_return_mean`` set, the return condition looks at
+    ``eval/return_mean`` (``Trainer.run`` evaluates once the training return
+    reaches ``return_mean``).
+
+    Examples:
+        >>> stop_conditions(StopConfig(return_mean=475.0, env_steps=10_000))
+        [ReturnReached(475.0, key='episodes/return_mean'), EnvSteps(10000)]
+    """
+    conds: list[StopCondition] = []
+    if stop.eval_return_mean is not None:
+        conds.append(ReturnReached(stop.eval_return_mean, key=Metrics.EVAL_RETURN_MEAN))
+    elif stop.return_mean is not None:
+        conds.append(ReturnReached(stop.return_mean))
+    if stop.env_steps is not None:
+        conds.append(EnvSteps(stop.env_steps))
+    if stop.wall_time_s is not None:
+        conds.append(WallTime(stop.wall_time_s))
+    if stop.plateau_iterations is not None:
+        conds.append(Plateau(stop.plateau_iterations, min_delta=stop.plateau_min_delta))
+    return conds

@@ -1,0 +1,79 @@
+"""``evaluate``: full episodes with a module, and statistics of their returns."""
+
+from __future__ import annotations
+
+import torch
+from tensordict import TensorDict
+
+from rl8_core.columns import Columns, Metrics
+from rl8_core.components.env import BatchedEnv
+from rl8_core.components.module import RLModule
+from specs import checking
+
+__all__ = ["evaluate"]
+
+
+def evaluate(
+    module: RLModule,
+    env: BatchedEnv,
+    *,
+    episodes: int,
+    deterministic: bool = True,
+    seed: int | None = None,
+    max_steps: int = 1_000_000,
+) -> dict[str, float]:
+    """Run ``episodes`` full episodes and return ``eval/*`` statistics of their returns.
+
+    Episodes are spread evenly over the envs and only the first ones of each
+    env count, so short episodes are not over-represented (as SB3 does).
+
+    Args:
+        module: Acts with ``forward_inference`` (deterministic) or ``forward_exploration``.
+        env: The env to evaluate on; it is reset first.
+        episodes: How many episodes to average.
+        deterministic: Use ``forward_inference``.
+        seed: Seed for the env's reset.
+        max_steps: Guard against envs that never end.
+
+    Raises:
+        RuntimeError: If the episodes do not finish within ``max_steps`` steps per env.
+    """
+    n = env.num_envs
+    device = next(module.parameters()).device
+    targets = torch.tensor([(episodes + i) // n for i in range(n)], device=env.device)
+    counts = torch.zeros(n, dtype=torch.int64, device=env.device)
+    ep_return = torch.zeros(n, dtype=torch.float64, device=env.device)
+    ep_length = torch.zeros(n, dtype=torch.int64, device=env.device)
+    returns: list[float] = []
+    lengths: list[int] = []
+    forward = module.forward_inference if deterministic else module.forward_exploration
+    module.eval()
+    obs = env.reset(seed=seed).get(Columns.OBS)
+    with torch.no_grad(), checking(False):
+        for _ in range(max_steps):
+            out = forward(TensorDict({Columns.OBS: obs.to(device)}, batch_size=[n]))
+            result = env.step(out.get(Columns.ACTIONS).to(env.device))
+            ep_return += result.get(Columns.REWARDS)
+            ep_length += 1
+            done = result.get(Columns.TERMINATEDS) | result.get(Columns.TRUNCATEDS)
+            record = done & (counts < targets)
+            if bool(record.any()):
+                returns.extend(ep_return[record].tolist())
+                lengths.extend(ep_length[record].tolist())
+                counts += record.long()
+                if bool((counts >= targets).all()):
+                    break
+            ep_return *= ~done
+            ep_length *= ~done
+            obs = result.get(Columns.OBS)
+        else:
+            raise RuntimeError(f"evaluation did not finish {episodes} episodes within {max_steps} steps per env")
+    r = torch.tensor(returns, dtype=torch.float64)
+    return {
+        Metrics.EVAL_RETURN_MEAN: float(r.mean()),
+        Metrics.EVAL_RETURN_STD: float(r.std(unbiased=False)),
+        Metrics.EVAL_RETURN_MIN: float(r.min()),
+        Metrics.EVAL_RETURN_MAX: float(r.max()),
+        Metrics.EVAL_LENGTH_MEAN: float(torch.tensor(lengths, dtype=torch.float64).mean()),
+        Metrics.EVAL_EPISODES: float(len(returns)),
+    }
