@@ -43,7 +43,8 @@ from tensordict import TensorDictBase
 from rl8_core.components.distribution import Distribution
 from rl8_core.components.encoder import Encoder
 from rl8_core.errors import PluginError
-from rl8_core.plugins.registry import BUILTIN_DISTRIBUTION, Registry, get_registry, using_registry
+from rl8_core.imports import BUILTIN_DISTRIBUTION
+from rl8_core.plugins.registry import Registry, get_registry, using_registry
 from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec
 
 __all__ = [

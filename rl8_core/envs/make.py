@@ -11,7 +11,7 @@ import torch
 from rl8_core.components.env import BatchedEnv
 from rl8_core.envs.gym import make_gymnasium_env
 from rl8_core.errors import UnknownComponentError
-from rl8_core.imports import distribution_of_module, is_import_path
+from rl8_core.imports import is_import_path
 from rl8_core.plugins.registry import ComponentInfo, Registry, get_registry
 
 __all__ = ["GYMNASIUM_ID", "build_env", "make_env", "resolve_env"]
@@ -43,8 +43,7 @@ def resolve_env(name: str, registry: Registry) -> ComponentInfo:
         except UnknownComponentError as exc:
             raise UnknownComponentError(f"{exc} It is not a registered gymnasium id either.") from None
         raise
-    dist, version = distribution_of_module("gymnasium")
-    return ComponentInfo("env", name, make_gymnasium_env, GYMNASIUM_ID, dist, version)
+    return ComponentInfo("env", name, make_gymnasium_env, GYMNASIUM_ID, "gymnasium", gym.__version__)
 
 
 def build_env(

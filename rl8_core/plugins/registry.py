@@ -29,7 +29,6 @@ from rl8_core.imports import BUILTIN_DISTRIBUTION, distribution_of, import_objec
 from rl8_core.plugins.hookspecs import HOOK_NAMESPACE, HOOKS, Hookspecs
 
 __all__ = [
-    "BUILTIN_DISTRIBUTION",
     "ENTRY_POINT_GROUP",
     "ComponentInfo",
     "PluginInfo",

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from rl8_core.columns import Metrics
 
-__all__ = ["ProgressDisplay", "final_text"]
+__all__ = ["ProgressDisplay", "banner", "final_text"]
 
 
 def _summary(result: Mapping[str, float]) -> str:
@@ -91,6 +91,18 @@ class ProgressDisplay:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def banner(device: object, components: list[dict[str, str | None]], tracker: Any = None) -> str:
+    """Return the line that starts a run: the device, every component with its distribution, where it is tracked.
+
+    Examples:
+        >>> banner("cpu", [{"kind": "env", "name": "cartpole", "distribution": "rl8-core", "version": "0.1.0"}])
+        'rl8: training on cpu with env cartpole (rl8-core 0.1.0); tracking off'
+    """
+    parts = [f"{c['kind']} {c['name']} ({c['distribution']} {c['version']})" for c in components]
+    where = f"MLflow {tracker.uri} run {tracker.run_id}" if tracker is not None else "tracking off"
+    return f"rl8: training on {device} with " + ", ".join(parts) + f"; {where}"
 
 
 def final_text(result: Mapping[str, float], stopped_by: list[str], checkpoints: Any = None) -> str:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from rl8_core.checkpoints import run as run_dir
 from rl8_core.columns import Metrics
@@ -19,9 +16,10 @@ from rl8_core.components.module import RLModule, RLModuleSpec
 from rl8_core.envs.make import build_env
 from rl8_core.plugins.registry import ComponentInfo, Registry, get_registry
 from rl8_core.training.config import TrainConfig, spec_checks_on
+from rl8_core.training.counters import RunCounters
 from rl8_core.training.evaluate import evaluate
 from rl8_core.training.learner import Learner
-from rl8_core.training.progress import ProgressDisplay, final_text
+from rl8_core.training.progress import ProgressDisplay, banner, final_text
 from rl8_core.training.runner import Runner
 from rl8_core.training.setup import resolve_device, resolve_parts, seed_everything, set_num_threads
 from rl8_core.training.stopping import EnvSteps, ReturnReached, StopCondition, stop_conditions
@@ -87,10 +85,8 @@ class Trainer:
             seed=config.seed,
             autocast=self.learner.autocast,
         )
-        self.iteration = self.env_steps = self.episodes = 0
-        self.wall_s = 0.0
-        self._returns: deque[float] = deque(maxlen=config.stop.window)
-        self._lengths: deque[int] = deque(maxlen=config.stop.window)
+        #: Iterations, env steps, episodes and seconds so far, and the last ``stop.window`` episodes.
+        self.counters = RunCounters(window=config.stop.window)
         self._eval_env: BatchedEnv | None = None
         self.tracker: Tracker | None = None
         self.run_dir: Path | None = None
@@ -101,6 +97,16 @@ class Trainer:
         self._resume_run_id: str | None = None
         #: The MLflow run of the last ``run`` (kept after it ends), or ``None``.
         self.run_id: str | None = None
+
+    @property
+    def iteration(self) -> int:
+        """Iterations run so far."""
+        return self.counters.iteration
+
+    @property
+    def env_steps(self) -> int:
+        """Env steps taken so far."""
+        return self.counters.env_steps
 
     def make_env(self, *, num_envs: int, seed: int | None) -> BatchedEnv:
         """Build an env of this run's kind (used for training and evaluation)."""
@@ -135,27 +141,16 @@ class Trainer:
         with checking(spec_checks_on(self.config.check_specs, self.iteration)):
             metrics = self.learner.update(self.algorithm.postprocess(rollout, self.module))
         end = time.perf_counter()
-        self.iteration += 1
-        steps = self.runner.steps_per_rollout
-        self.env_steps += steps
-        self.wall_s += end - start
-        finished = self.runner.episodes
-        self.episodes += len(finished)
-        self._returns.extend(finished.returns)
-        self._lengths.extend(finished.lengths)
+        steps, finished = self.runner.steps_per_rollout, self.runner.episodes
+        self.counters.add(env_steps=steps, seconds=end - start, finished=finished)
         result: dict[str, float] = {
             **metrics,
             **self.algorithm.iteration_metrics(),
-            Metrics.RETURN_MEAN: float(np.mean(self._returns)) if self._returns else math.nan,
-            Metrics.LENGTH_MEAN: float(np.mean(self._lengths)) if self._lengths else math.nan,
+            **self.counters.metrics(),
             Metrics.FINISHED: float(len(finished)),
             Metrics.ENV_STEPS_PER_S: steps / (end - start),
             Metrics.COLLECT_S: collected - start,
             Metrics.UPDATE_S: end - collected,
-            Metrics.ITERATIONS: float(self.iteration),
-            Metrics.ENV_STEPS: float(self.env_steps),
-            Metrics.EPISODES: float(self.episodes),
-            Metrics.WALL_S: self.wall_s,
         }
         self.last_result = result
         if self.tracker is not None:
@@ -220,7 +215,7 @@ class Trainer:
         gate = ReturnReached(gate_at) if stop.eval_return_mean is not None and gate_at is not None else None
         try:
             with ProgressDisplay(self.config.progress, total_env_steps=total) as progress:
-                progress.message(self._banner())
+                progress.message(banner(self.device, self.components(), self.tracker))
                 while True:
                     result = self.step()
                     progress.update(result)
@@ -253,11 +248,6 @@ class Trainer:
                 self.tracker.end(status)
                 self.tracker = None
 
-    def _banner(self) -> str:
-        parts = [f"{c['kind']} {c['name']} ({c['distribution']} {c['version']})" for c in self.components()]
-        where = f"MLflow {self.tracker.uri} run {self.tracker.run_id}" if self.tracker else "tracking off"
-        return f"rl8: training on {self.device} with " + ", ".join(parts) + f"; {where}"
-
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Save everything needed to continue (module, optimiser, normalisers, counters, RNG, env).
 
@@ -273,18 +263,12 @@ class Trainer:
                 name = self.tracker.run_name if self.tracker is not None else time.strftime("run-%Y%m%d-%H%M%S")
                 self.run_dir = run_dir.new_run_dir(self.config.checkpoint.dir, name)
             target = self.run_dir / run_dir.checkpoint_name(self.iteration)
-        counters = {"iteration": self.iteration, "env_steps": self.env_steps, "episodes": self.episodes}
         state = {
             "learner": self.learner.state_dict(),
             "algorithm": self.algorithm.state_dict(),
             "runner": self.runner.state_dict(),
             "env": self.env.state_dict(),
-            "counters": {
-                **counters,
-                "wall_s": self.wall_s,
-                "returns": list(self._returns),
-                "lengths": list(self._lengths),
-            },
+            "counters": self.counters.state_dict(),
             "rng": run_dir.rng_state(),
         }
         meta = {
@@ -315,13 +299,7 @@ class Trainer:
             self.runner.load_state_dict(state["runner"])
         else:
             logger.info("%s cannot restore its state; its envs start new episodes", type(self.env).__name__)
-        counters = state["counters"]
-        self.iteration = int(counters["iteration"])
-        self.env_steps = int(counters["env_steps"])
-        self.episodes = int(counters["episodes"])
-        self.wall_s = float(counters["wall_s"])
-        self._returns.extend(counters["returns"])
-        self._lengths.extend(counters["lengths"])
+        self.counters.load_state_dict(state["counters"])
         run_dir.set_rng_state(state["rng"])
         self.run_dir = ckpt.parent
 

@@ -13,8 +13,10 @@ import mlflow
 RL8 = str(Path(sys.executable).parent / "rl8")
 
 
-def run_rl8(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_rl8(*args: str, cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     return subprocess.run([RL8, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -41,6 +43,55 @@ def test_help_lists_every_option(tmp_path: Path) -> None:
     assert proc.returncode == 0
     for option in ("learner.lr", "stop.return_mean", "tracking.uri", "algorithm_config.clip_eps", "check_specs"):
         assert option in proc.stdout, option
+
+
+ACME_ALGORITHM = """
+from dataclasses import dataclass
+
+from catalogs import ActorCriticCatalog, ActorCriticModule
+from rl8_core import Algorithm
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReinforceConfig:
+    baseline_decay: float = 0.9
+    \"\"\"How slowly the return baseline moves.\"\"\"
+
+
+class Reinforce(Algorithm):
+    config_class = ReinforceConfig
+
+    @classmethod
+    def default_module(cls):
+        return ActorCriticModule, ActorCriticCatalog
+
+    def postprocess(self, rollout, module):
+        return rollout.reshape(-1)
+
+    def loss(self, module, minibatch):
+        raise NotImplementedError
+"""
+
+
+def test_help_lists_the_options_of_the_algorithm_and_catalog_the_config_names(tmp_path: Path) -> None:
+    (tmp_path / "acme_alg.py").write_text(ACME_ALGORITHM)
+    (tmp_path / "reinforce.yaml").write_text("env: cartpole\nalgorithm: acme_alg:Reinforce\n")
+    # Without a config the PPO-tuned quickstart applies, so its algorithm_config has to be replaced.
+    on_quickstart = ("--help", "--set", "algorithm=acme_alg:Reinforce", "--set", "algorithm_config={}")
+    for args in (("reinforce.yaml", "--help"), on_quickstart):
+        proc = run_rl8("train", *args, cwd=tmp_path, pythonpath=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "algorithm_config options of algorithm 'acme_alg:Reinforce'" in proc.stdout
+        assert "algorithm_config.baseline_decay (float, default 0.9)" in proc.stdout
+        assert "How slowly the return baseline moves." in proc.stdout
+        assert "clip_eps" not in proc.stdout
+        assert "model_config options of catalog catalogs._actor_critic:ActorCriticCatalog" in proc.stdout
+        assert "model_config.shared_encoder" in proc.stdout
+    # A config that cannot be resolved still gets the general options, and says why the rest is missing.
+    proc = run_rl8("train", "--help", "--set", "algorithm=acme_nope", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "learner.lr" in proc.stdout
+    assert "not listed: unknown algorithm 'acme_nope'" in proc.stdout
 
 
 def test_train_then_eval_a_checkpoint(tmp_path: Path) -> None:

@@ -9,7 +9,17 @@ import torch
 from tensordict import TensorDict
 
 from catalogs import ActorCriticModule
-from rl8_core import Columns, ConfigError, Learner, LearnerConfig, Schedule, config_from_mapping
+from rl8_core import (
+    Columns,
+    ConfigError,
+    Learner,
+    LearnerConfig,
+    Runner,
+    RunningMeanStd,
+    Schedule,
+    config_from_mapping,
+    get_registry,
+)
 from rl8_plugins.algorithms.ppo import PPO
 from specs import Box, Discrete
 
@@ -139,3 +149,35 @@ def test_schedule_interpolates_and_validates() -> None:
         Schedule([[10, 1.0], [5, 2.0]], default=0.0)
     with pytest.raises(ValueError, match="pairs"):
         Schedule([[10, 1.0, 2.0]], default=0.0)
+
+
+def test_a_hand_written_runner_and_learner_loop_keeps_the_observation_normaliser_current() -> None:
+    """The learner folds each batch into the statistics after its update; no Trainer is needed for that."""
+
+    class WatchedPPO(PPO):
+        """PPO whose loss checks that the statistics are still those the rollout was collected with."""
+
+        stats: RunningMeanStd
+        collected_with: tuple[torch.Tensor, torch.Tensor]
+
+        def loss(self, module, minibatch):  # type: ignore[no-untyped-def]
+            assert torch.equal(self.stats.mean, self.collected_with[0])
+            assert torch.equal(self.stats.count, self.collected_with[1])
+            return super().loss(module, minibatch)
+
+    env = get_registry().get("env", "cartpole")(num_envs=4, seed=0)
+    module = ActorCriticModule(env.observation_spec, env.action_spec, {"normalize_obs": True})
+    assert module.obs_normalizer is not None
+    algorithm = WatchedPPO({"num_epochs": 2, "minibatch_size": 16})
+    algorithm.stats = stats = module.obs_normalizer.stats[0]
+    runner, learner = Runner(env, module, horizon=8), Learner(module, algorithm)
+    seen = []
+    for _ in range(3):
+        rollout = runner.collect()
+        seen.append(rollout.get(Columns.OBS).reshape(-1, 4).clone())
+        algorithm.collected_with = (stats.mean.clone(), stats.count.clone())
+        learner.update(algorithm.postprocess(rollout, module))
+    every = torch.cat(seen).double()
+    assert stats.count.item() == 3 * 8 * 4
+    torch.testing.assert_close(stats.mean, every.mean(0))
+    torch.testing.assert_close(stats.var, every.var(0, unbiased=False))
