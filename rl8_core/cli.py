@@ -34,17 +34,33 @@ def _plugins_table(plugins: list[PluginInfo]) -> str:
         lines.append(f"{p.name}  [{dist}]  {status}")
         for kind, names in sorted(p.contributions.items()):
             lines.append(f"    {kind}: {', '.join(names)}")
+        if p.is_slow:
+            lines.append(f"    slow import: {p.import_seconds:.2f} s")
+        if p.output:
+            first = p.output.strip().splitlines()[0] if p.output.strip() else ""
+            lines.append(f"    printed while loading ({len(p.output)} characters, not shown on stdout): {first!r}")
     return "\n".join(lines) if lines else "(no plugins found)"
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """List every plugin with its distribution, version, status and contributions."""
+    """List every plugin with its distribution, version, status and contributions; exit 1 if any failed."""
     plugins = get_registry().plugins()
     if args.json:
         print(json.dumps([p.to_json() for p in plugins], indent=2))
     else:
         print(_plugins_table(plugins))
-    return 0
+    return 1 if any(p.is_failed for p in plugins) else 0
+
+
+def _check_plugins_strictly() -> None:
+    """Raise ``PluginError`` naming every plugin that failed or conflicts (``rl8 train --strict``)."""
+    failed = [p for p in get_registry().plugins() if p.is_failed]
+    if failed:
+        raise PluginError(
+            "--strict: plugins did not load: "
+            + "; ".join(f"{p.name!r} ({p.status}: {p.reason})" for p in failed)
+            + ". Fix or uninstall them, or skip them with RL8_DISABLE_PLUGINS=<plugin name>"
+        )
 
 
 def _option_lines(config_class: type, prefix: str = "") -> list[str]:
@@ -91,6 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print()
         print(_options_text(args))
         raise SystemExit(0)
+    if args.strict:
+        _check_plugins_strictly()
     trainer = Trainer.from_checkpoint(args.resume, overrides=args.set) if args.resume else Trainer(_load_config(args))
     with trainer:
         result = trainer.run()
@@ -142,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     t.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint or run directory")
     t.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    t.add_argument(
+        "--strict", action="store_true", help="refuse to run if any plugin failed to load or conflicts (exit 2)"
+    )
     t.set_defaults(func=cmd_train, parser=t)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint")

@@ -5,17 +5,27 @@ A plugin is a module or object with ``@hookimpl`` functions (see
 itself, so every component keeps its provenance (plugin, distribution,
 version), and a plugin that fails is recorded with the reason while every
 other plugin keeps working.
+
+The rules (``docs/writing-a-plugin.md``): any exception of a plugin's import
+or hooks, ``SystemExit`` included, fails that plugin only, and only
+``KeyboardInterrupt`` goes through; what it prints is captured; the names
+rl8-core's built-ins register are reserved, and a plugin of another
+distribution that registers one fails, in whatever order they load; two
+other plugins with one name conflict; and an entry-point name of two
+distributions fails both.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib.metadata as metadata
+import io
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +55,11 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = HOOK_NAMESPACE
 #: Provenance of components registered from the running process.
 IN_PROCESS = "<in-process>"
+
+#: Imports slower than this many seconds are flagged by ``rl8 plugins``.
+SLOW_IMPORT_SECONDS = 1.0
+#: At most this many characters of what a plugin prints while loading are kept.
+MAX_OUTPUT_CHARS = 500
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -108,6 +123,21 @@ class PluginInfo:
     reason: str | None = None
     #: Kind -> sorted names this plugin contributes.
     contributions: dict[str, list[str]] = field(default_factory=dict)
+    #: Seconds its entry point took to import (``None`` if it was not imported).
+    import_seconds: float | None = None
+    #: What it printed to stdout while loading (captured, so it never mixes with
+    #: ``rl8``'s own output), cut at ``MAX_OUTPUT_CHARS``; ``None`` if nothing.
+    output: str | None = None
+
+    @property
+    def is_slow(self) -> bool:
+        """Whether its import took longer than ``SLOW_IMPORT_SECONDS``."""
+        return self.import_seconds is not None and self.import_seconds > SLOW_IMPORT_SECONDS
+
+    @property
+    def is_failed(self) -> bool:
+        """Whether it failed or conflicts (what makes ``rl8 plugins`` exit 1 and ``rl8 train --strict`` refuse)."""
+        return self.status in ("failed", "conflict")
 
     def to_json(self) -> dict[str, Any]:
         """Return the listing entry as plain data (``rl8 plugins --json``)."""
@@ -119,7 +149,28 @@ class PluginInfo:
             "status": self.status,
             "reason": self.reason,
             "contributions": {k: list(v) for k, v in sorted(self.contributions.items())},
+            "import_seconds": None if self.import_seconds is None else round(self.import_seconds, 3),
+            "output": self.output,
         }
+
+
+def _exception_text(exc: BaseException) -> str:
+    """Name an exception for a reason, e.g. ``SystemExit: 3`` (just the type if it has no message)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextmanager
+def _capturing_stdout(info: PluginInfo) -> Iterator[None]:
+    """Capture what a plugin prints into ``info.output``, so that it never reaches ``rl8``'s stdout."""
+    buffer = io.StringIO()
+    try:
+        with redirect_stdout(buffer):
+            yield
+    finally:
+        text = (info.output or "") + buffer.getvalue()
+        if text:
+            info.output = text if len(text) <= MAX_OUTPUT_CHARS else text[: MAX_OUTPUT_CHARS - 3] + "..."
 
 
 def _describe(value: Any) -> str:
@@ -153,6 +204,15 @@ def _check_value(kind: str, name: str, value: Any) -> str | None:
     elif not callable(value):
         return f"{kind} {name!r} must be a class or factory, got {_describe(value)}"
     return None
+
+
+def _reserved_message(source: str, taken: list[str]) -> str:
+    """Say that plugin ``source`` may not register the built-in names ``taken``, and how to fix it."""
+    names = ", ".join(taken)
+    return (
+        f"plugin {source} registers {names}, reserved for the built-ins of {BUILTIN_DISTRIBUTION}; "
+        "pick another name, prefixed with your package's short name (e.g. 'acme_mlp' for package acme)"
+    )
 
 
 def _plugin_hooks(pm: pluggy.PluginManager, plugin: object, name: str) -> tuple[list[str], dict[str, list[Any]]]:
@@ -228,41 +288,78 @@ class Registry:
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         """Load every plugin of the entry-point group, each on its own.
 
-        A plugin whose import, registration or hooks fail is recorded as
-        failed with the reason; it never stops the others from loading.
+        A plugin whose import, registration or hooks fail (with any exception,
+        ``SystemExit`` included) is recorded as failed with the reason; it
+        never stops the others from loading. Only ``KeyboardInterrupt`` goes
+        through: a real Ctrl-C must stop the program, and a plugin raising it
+        cannot be told apart from one. What a plugin prints is captured in
+        ``PluginInfo.output``, and its import time in ``import_seconds``.
+
+        An entry-point name given by several distributions fails every one of
+        them (none is loaded), except that a name of rl8-core's own is reserved:
+        the built-in loads and the others fail.
         """
         self._loaded_entry_points = True
         eps = sorted(metadata.entry_points(group=group), key=lambda e: (e.dist.name if e.dist else "", e.name))
+        dists_by_name: dict[str, list[str | None]] = {}
+        for ep in eps:
+            dists_by_name.setdefault(ep.name, []).append(ep.dist.name if ep.dist else None)
         for ep in eps:
             dist = ep.dist.name if ep.dist else None
             version = ep.dist.version if ep.dist else None
-            info = PluginInfo(ep.name, dist, version, "entry point")
-            if ep.name in self._plugins:
-                other = self._plugins[ep.name]
-                if other.source == "entry point" and other.distribution == dist:
-                    continue  # loaded by an earlier call
-                self._fail(
-                    PluginInfo(f"{ep.name} ({dist})", dist, version, "entry point"),
-                    f"entry-point name {ep.name!r} is already used by {other.distribution}",
-                )
-                continue
+            key, clash = ep.name, self._entry_point_clash(ep.name, dist, dists_by_name[ep.name])
+            if clash is not None and dist != BUILTIN_DISTRIBUTION:
+                key = f"{ep.name} ({dist})"
+            info = PluginInfo(key, dist, version, "entry point")
+            other = self._plugins.get(key)
+            if other is not None and other.source == "entry point" and other.distribution == dist:
+                continue  # seen by an earlier call
             if ep.name in self._disabled:
                 info.status, info.reason = "disabled", "listed in RL8_DISABLE_PLUGINS"
-                self._plugins[ep.name] = info
+                self._plugins[key] = info
                 continue
-            try:
-                obj = ep.load()
-            except Exception as exc:  # any failure of third-party code is that plugin's failure
-                self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
+            if clash is not None and dist != BUILTIN_DISTRIBUTION:
+                self._fail(info, clash)
                 continue
-            self._add_plugin(obj, info)
+            with _capturing_stdout(info):
+                started = time.perf_counter()
+                try:
+                    obj = ep.load()
+                except KeyboardInterrupt:
+                    logger.warning("rl8: interrupted while importing plugin %r (%s)", ep.name, dist)
+                    raise
+                except BaseException as exc:  # SystemExit too: any failure of third-party code is that plugin's
+                    self._fail(info, f"import failed: {_exception_text(exc)}")
+                    continue
+                finally:
+                    info.import_seconds = time.perf_counter() - started
+                self._add_plugin(obj, info)
+            if info.is_slow:
+                logger.info("rl8 plugin %r took %.2f s to import", key, info.import_seconds)
+
+    @staticmethod
+    def _entry_point_clash(name: str, dist: str | None, dists: list[str | None]) -> str | None:
+        """Return why the entry point ``name`` of ``dist`` clashes with another distribution's, or ``None``."""
+        others = sorted({d or "?" for d in dists if d != dist})
+        if not others:
+            return None
+        if BUILTIN_DISTRIBUTION in others:
+            return (
+                f"entry-point name {name!r} is reserved: {BUILTIN_DISTRIBUTION} uses it for a built-in plugin. "
+                f"Rename the entry point in {dist}, prefixed with your package's short name"
+            )
+        return (
+            f"entry-point name {name!r} is used by several distributions: {', '.join(sorted([dist or '?', *others]))}; "
+            "none of them is loaded. Rename the entry point in one of them, or uninstall one"
+        )
 
     def register_plugin(self, plugin: object, name: str | None = None) -> PluginInfo:
         """Register a plugin object (a module or an instance with ``@hookimpl`` functions).
 
         Its components get the plugin's module as provenance and follow the
-        same validation and conflict rules as entry-point plugins: a plugin
-        that fails is recorded (and returned) with status ``failed``.
+        same validation, reserved-name and conflict rules as entry-point
+        plugins: a plugin that fails is recorded (and returned) with status
+        ``failed``. What it prints while its hooks run is captured.
         Registering an object that is already registered returns its record.
 
         Raises:
@@ -279,18 +376,21 @@ class Registry:
             raise PluginError(
                 f"a plugin named {name!r} ({taken.source}) is already registered; pass name= to register_plugin"
             )
-        return self._add_plugin(plugin, PluginInfo(name, None, None, "in-process"))
+        info = PluginInfo(name, None, None, "in-process")
+        with _capturing_stdout(info):
+            return self._add_plugin(plugin, info)
 
     def register(self, kind: str, name: str, obj: Any, *, plugin: str = IN_PROCESS) -> None:
         """Register one component from the running process (notebooks, tests).
 
         A name another plugin provides becomes a conflict, as between two
-        entry-point plugins. Registering the same object again is a no-op.
+        entry-point plugins; a built-in's name is refused. Registering the same
+        object again is a no-op.
 
         Raises:
             PluginError: If ``obj`` is not a valid component of ``kind``, the name is
-                invalid, ``plugin`` names a plugin that is not in-process, or ``plugin``
-                already registered another object under ``name``.
+                invalid or a built-in's, ``plugin`` names a plugin that is not in-process,
+                or ``plugin`` already registered another object under ``name``.
         """
         self._check_kind(kind)
         problem = _check_value(kind, name, obj)
@@ -307,6 +407,9 @@ class Registry:
                     f"{kind} {name!r} is already registered by {plugin!r} as {_describe(claim.obj)}; "
                     "use another name or a fresh Registry"
                 )
+        reserved = self._reserved_reason(plugin, None, {kind: {name: obj}})
+        if reserved:
+            raise PluginError(reserved)
         if info is None:
             info = self._plugins[plugin] = PluginInfo(plugin, None, None, "in-process")
         self._commit(info, {kind: {name: obj}})
@@ -333,9 +436,12 @@ class Registry:
             for function in functions.get(hook_name, []):
                 try:
                     result = function()
-                except Exception as exc:  # a raising hook fails its own plugin only
+                except KeyboardInterrupt:
+                    logger.warning("rl8: interrupted in %s of plugin %r", hook_name, info.name)
+                    raise
+                except BaseException as exc:  # a raising hook fails its own plugin only, SystemExit too
                     self._pm.unregister(obj)
-                    return self._fail(info, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                    return self._fail(info, f"{hook_name} raised {_exception_text(exc)}")
                 if result is None:
                     continue
                 if not isinstance(result, Mapping):
@@ -349,11 +455,41 @@ class Registry:
                         self._pm.unregister(obj)
                         return self._fail(info, f"{hook_name}: {problem}")
                     found.setdefault(kind, {})[name] = value
+        reserved = self._reserved_reason(info.name, info.distribution, found)
+        if reserved:
+            self._pm.unregister(obj)
+            return self._fail(info, reserved)
         self._plugins[info.name] = info
         self._commit(info, found)
         return info
 
+    def _reserved_reason(self, plugin: str, distribution: str | None, found: Mapping[str, Mapping[str, Any]]) -> str:
+        """Return why a plugin may not register the built-in names among ``found`` ("" if it may)."""
+        if distribution == BUILTIN_DISTRIBUTION:
+            return ""
+        taken = [
+            f"{kind} {name!r}"
+            for kind, entries in sorted(found.items())
+            for name in sorted(entries)
+            if any(c.distribution == BUILTIN_DISTRIBUTION for c in self._components[kind].get(name, []))
+        ]
+        if not taken:
+            return ""
+        source = f"{plugin!r} ({distribution})" if distribution else repr(plugin)
+        return _reserved_message(source, taken)
+
     def _commit(self, info: PluginInfo, found: Mapping[str, Mapping[str, Any]]) -> None:
+        if info.distribution == BUILTIN_DISTRIBUTION:
+            # A third-party plugin loaded earlier may hold a name that is a built-in's: it fails now,
+            # so that the outcome does not depend on the order of loading.
+            refused: dict[str, list[str]] = {}
+            for kind, entries in sorted(found.items()):
+                for name in sorted(entries):
+                    for claim in self._components[kind].get(name, []):
+                        if claim.distribution != BUILTIN_DISTRIBUTION:
+                            refused.setdefault(claim.plugin, []).append(f"{kind} {name!r}")
+            for plugin, taken in refused.items():
+                self._retract(plugin, taken)
         for kind, entries in found.items():
             for name, value in entries.items():
                 component = ComponentInfo(kind, name, value, info.name, info.distribution, info.version)
@@ -365,18 +501,42 @@ class Registry:
                     info.contributions[kind].append(name)
                     info.contributions[kind].sort()
                 if len(claims) > 1:
-                    self._mark_conflict(kind, name, claims)
+                    self._mark_conflicts(claims)
 
-    def _mark_conflict(self, kind: str, name: str, claims: list[ComponentInfo]) -> None:
-        for claim in claims:
-            plugin = self._plugins[claim.plugin]
+    def _retract(self, plugin: str, taken: list[str]) -> None:
+        """Take back every component of ``plugin``, which registered the built-in names ``taken``, and fail it."""
+        info = self._plugins[plugin]
+        touched: list[ComponentInfo] = []
+        for by_name in self._components.values():
+            for name in list(by_name):
+                claims = by_name[name]
+                kept = [c for c in claims if c.plugin != plugin]
+                if len(kept) != len(claims):
+                    touched.extend(kept)
+                    if kept:
+                        by_name[name] = kept
+                    else:
+                        del by_name[name]
+        obj = self._pm.get_plugin(plugin)
+        if obj is not None:
+            self._pm.unregister(obj)
+        info.contributions = {}
+        source = f"{plugin!r} ({info.distribution})" if info.distribution else repr(plugin)
+        self._fail(info, _reserved_message(source, taken))
+        self._mark_conflicts(touched)
+
+    def _mark_conflicts(self, claims: Iterable[ComponentInfo]) -> None:
+        """Recompute the conflict status of the plugins behind ``claims`` from what is registered now."""
+        for plugin in {self._plugins[c.plugin].name: self._plugins[c.plugin] for c in claims}.values():
+            if plugin.status not in ("ok", "conflict"):
+                continue
             reasons = []
             for k, by_name in self._components.items():
                 for n, others in sorted(by_name.items()):
                     if len(others) > 1 and any(c.plugin == plugin.name for c in others):
                         sources = ", ".join(c.source_text() for c in others if c.plugin != plugin.name)
                         reasons.append(f"{k} {n!r} is also provided by {sources}")
-            plugin.status, plugin.reason = "conflict", "; ".join(reasons)
+            plugin.status, plugin.reason = ("conflict", "; ".join(reasons)) if reasons else ("ok", None)
 
     def _fail(self, info: PluginInfo, reason: str) -> PluginInfo:
         # One line, so that the listing stays one row per plugin (pluggy's messages span lines).

@@ -2,7 +2,9 @@
 
 The well-behaved plugin is the example package ``examples/plugin_package``
 (acme-rl8, key ``"acme"``), the one ``docs/writing-a-plugin.md`` walks through;
-the broken ones are the packages of ``tests/plugin_pkgs``.
+the others are the packages of ``tests/plugin_pkgs``: broken ones, ones that
+clash with the built-ins or each other, and working ones that misbehave (one
+prints, one imports slowly).
 ``plugin_pkgs_install`` (session) runs one ``pip install --no-deps
 --no-build-isolation --target`` over copies of all of them, so discovery goes
 through ``importlib.metadata`` exactly as for a user's installed plugin.
@@ -35,7 +37,19 @@ PACKAGE_SOURCES: dict[str, Path] = {
     "acme": ROOT / "examples" / "plugin_package",
     **{
         key: PLUGIN_PKGS_DIR / key
-        for key in ("import_error", "hook_raises", "wrong_type", "duplicate_name", "misspelled_hook")
+        for key in (
+            "import_error",
+            "hook_raises",
+            "wrong_type",
+            "duplicate_name",
+            "misspelled_hook",
+            "system_exit",
+            "slow_import",
+            "noisy",
+            "same_entry_point",
+            "third_party_clash",
+            "reserved_name",
+        )
     },
 }
 PACKAGE_KEYS = tuple(PACKAGE_SOURCES)

@@ -32,6 +32,7 @@ from rl8_core import (
     PluginError,
     PluginInfo,
     Registry,
+    Trainer,
     UnknownComponentError,
     get_registry,
     hookimpl,
@@ -50,6 +51,18 @@ BUILTIN_PLUGINS = sorted(
 
 #: Each bad plugin: its package, and what its recorded reason must say.
 BAD_PLUGINS: dict[str, tuple[str, str]] = {
+    "test_exit_at_import": ("system_exit", "import failed: SystemExit: 3"),
+    "test_exit_in_hook": ("system_exit", "rl8_encoders raised SystemExit: exit from the hook of rl8-test-system-exit"),
+    "test_duplicate_name": (
+        "duplicate_name",
+        "plugin 'test_duplicate_name' (rl8-test-duplicate-name) registers encoder 'mlp', reserved for the built-ins "
+        f"of {BUILTIN_DISTRIBUTION}; pick another name, prefixed with your package's short name",
+    ),
+    "test_reserved_name": (
+        "reserved_name",
+        "plugin 'test_reserved_name' (rl8-a-test-reserved-name) registers encoder 'mlp', reserved for the built-ins "
+        f"of {BUILTIN_DISTRIBUTION}; pick another name, prefixed with your package's short name",
+    ),
     "test_import_error": (
         "import_error",
         "import failed: ModuleNotFoundError: No module named 'rl8_test_missing_dependency'",
@@ -72,7 +85,14 @@ BAD_PLUGINS: dict[str, tuple[str, str]] = {
     ),
 }
 #: Names the bad plugins would have contributed; none may reach the registry.
-BAD_NAMES = {"wrong_list_encoder", "wrong_class_encoder", "wrong_dist", "misspelled_never"}
+BAD_NAMES = {
+    "wrong_list_encoder",
+    "wrong_class_encoder",
+    "wrong_dist",
+    "misspelled_never",
+    "duplicate_unique",
+    "reserved_own",
+}
 
 
 def _plugins_by_name(registry: Registry) -> dict[str, PluginInfo]:
@@ -128,27 +148,36 @@ def test_bad_plugin_is_recorded_failed_and_the_good_one_still_works(
 
     info = _plugins_by_name(registry)[plugin_name]
     package = site.packages[key]
-    assert (info.status, info.reason) == ("failed", reason)
+    assert info.status == "failed"
+    assert info.reason is not None
+    assert info.reason.startswith(reason)
     assert (info.distribution, info.version, info.source) == (package.distribution, package.version, "entry point")
     assert info.contributions == {}
     for kind in HOOKS:
         assert not BAD_NAMES & set(registry.names(kind))
     _assert_acme_works(registry)
+    assert registry.get("encoder", "mlp") is MLPEncoder  # the built-ins too
     assert f"rl8 plugin {plugin_name!r} ({package.distribution} {package.version}) failed: {reason}" in caplog.text
 
 
 def test_every_bad_plugin_at_once_leaves_the_rest_working(plugin_site: Callable[..., Any]) -> None:
-    plugin_site()  # all six packages
+    plugin_site()  # every package
 
     registry = Registry()
 
     statuses = {p.name: p.status for p in registry.plugins()}
     expected = {name: "failed" for name in BAD_PLUGINS}
     expected |= {name: "ok" for name in BUILTIN_PLUGINS}
-    expected |= {"acme": "ok", "test_duplicate_name": "conflict", "mlp": "conflict"}
+    expected |= {"acme": "ok", "test_slow_import": "ok", "test_noisy": "conflict", "test_third_party_clash": "conflict"}
+    expected |= {
+        "test_same_name (rl8-test-same-entry-point)": "failed",
+        "test_same_name (rl8-test-third-party-clash)": "failed",
+        "categorical (rl8-test-third-party-clash)": "failed",
+    }
     assert statuses == expected
     _assert_acme_works(registry)
-    assert registry.get("encoder", "duplicate_unique").__name__ == "SumEncoder"
+    assert registry.get("encoder", "mlp") is MLPEncoder
+    ActorCriticModule(Box((4,)), Discrete(2))  # the defaults build
 
 
 def test_plugins_are_listed_sorted_by_distribution_then_name(plugin_site: Callable[..., Any]) -> None:
@@ -156,7 +185,7 @@ def test_plugins_are_listed_sorted_by_distribution_then_name(plugin_site: Callab
     listing = [(p.distribution, p.name) for p in Registry().plugins()]
     assert listing == sorted(listing)
     assert {d for d, _ in listing} == {BUILTIN_DISTRIBUTION} | {p.distribution for p in site.packages.values()}
-    assert len(site.packages) == 6
+    assert {"acme", "duplicate_name", "system_exit", "third_party_clash"} <= set(site.packages)
 
 
 def test_loading_entry_points_twice_changes_nothing(plugin_site: Callable[..., Any]) -> None:
@@ -170,62 +199,196 @@ def test_loading_entry_points_twice_changes_nothing(plugin_site: Callable[..., A
 # --- Conflicts --------------------------------------------------------------------------
 
 
-def test_duplicate_name_conflicts_and_names_both_plugins(plugin_site: Callable[..., Any]) -> None:
-    site = plugin_site("acme", "duplicate_name")
-    dup = site.packages["duplicate_name"]
+@pytest.mark.parametrize("key", ["duplicate_name", "reserved_name"])
+def test_a_built_in_name_is_reserved_whatever_the_order_of_loading(plugin_site: Callable[..., Any], key: str) -> None:
+    # rl8-a-test-reserved-name sorts (and loads) before rl8-core, rl8-test-duplicate-name after it.
+    site = plugin_site("acme", key)
+    package = site.packages[key]
+    (plugin_name,) = package.entry_points
+
+    registry = Registry()
+
+    plugins = _plugins_by_name(registry)
+    info = plugins[plugin_name]
+    assert info.status == "failed"
+    assert info.reason == (
+        f"plugin {plugin_name!r} ({package.distribution}) registers encoder 'mlp', reserved for the built-ins of "
+        f"{BUILTIN_DISTRIBUTION}; pick another name, prefixed with your package's short name "
+        "(e.g. 'acme_mlp' for package acme)"
+    )
+    assert info.contributions == {}
+    assert not {"duplicate_unique", "reserved_own"} & set(registry.names("encoder"))  # none of its names
+    assert (plugins["mlp"].status, plugins["mlp"].reason) == ("ok", None)
+    assert registry.get("encoder", "mlp") is MLPEncoder
+    assert all(p.status != "conflict" for p in registry.plugins())
+    _assert_acme_works(registry)
+
+
+def test_the_default_config_builds_with_a_reserved_name_plugin_installed(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("duplicate_name", "reserved_name")
+    module = ActorCriticModule(Box((4,)), Discrete(2))  # the rule table picks 'mlp' for a vector Box
+    assert type(module.pi_encoder) is MLPEncoder
+    with Trainer({"env": "cartpole", "tracking": {"enabled": False}}) as trainer:
+        encoders = [c for c in trainer.components() if c["kind"] == "encoder"]
+    assert [(c["name"], c["distribution"]) for c in encoders] == [("mlp", BUILTIN_DISTRIBUTION)]
+
+
+def test_an_in_process_plugin_loaded_before_the_built_ins_fails_when_they_load() -> None:
+    registry = Registry(load_entry_points=False)
+    early = registry.register_plugin(_plugin("rl8_encoders", lambda: {"mlp": TinyEncoder, "early_own": TinyEncoder}))
+    rival = registry.register_plugin(_plugin("rl8_encoders", lambda: {"early_own": OtherTinyEncoder}), name="rival")
+    assert (early.status, rival.status) == ("conflict", "conflict")
+
+    registry.load_entry_points()
+
+    assert early.status == "failed"
+    assert early.reason is not None
+    assert early.reason.startswith(f"plugin {early.name!r} registers encoder 'mlp', reserved for the built-ins")
+    assert early.contributions == {}
+    assert registry.get("encoder", "mlp") is MLPEncoder
+    assert (rival.status, rival.reason) == ("ok", None)  # its conflict went with the failed plugin
+    assert registry.get("encoder", "early_own") is OtherTinyEncoder
+
+
+def test_two_third_party_plugins_with_one_name_conflict(plugin_site: Callable[..., Any]) -> None:
+    site = plugin_site("acme", "noisy", "third_party_clash")
+    noisy, clash = site.packages["noisy"], site.packages["third_party_clash"]
 
     registry = Registry()
 
     with pytest.raises(PluginError) as excinfo:
-        registry.get("encoder", "mlp")
+        registry.get("encoder", "noisy_sum")
     message = str(excinfo.value)
-    assert f"'mlp' ({BUILTIN_DISTRIBUTION} {RL8_VERSION})" in message
-    assert f"'test_duplicate_name' ({dup.distribution} {dup.version})" in message
+    assert f"'test_noisy' ({noisy.distribution} {noisy.version})" in message
+    assert f"'test_third_party_clash' ({clash.distribution} {clash.version})" in message
     assert "RL8_DISABLE_PLUGINS" in message
     # The name stays listed (so the listing can show it), but is not usable.
-    assert "mlp" in registry.names("encoder")
-    assert "mlp" not in [c.name for c in registry.components("encoder")]
-    # The duplicate plugin's other name, and everything else, keeps working.
-    assert registry.get("encoder", "duplicate_unique") is sys.modules["rl8_test_duplicate_name"].SumEncoder
+    assert "noisy_sum" in registry.names("encoder")
+    assert "noisy_sum" not in [c.name for c in registry.components("encoder")]
+    plugins = _plugins_by_name(registry)
+    assert plugins["test_noisy"].status == plugins["test_third_party_clash"].status == "conflict"
+    assert plugins["test_noisy"].reason == (
+        f"encoder 'noisy_sum' is also provided by 'test_third_party_clash' ({clash.distribution} {clash.version})"
+    )
+    assert plugins["test_noisy"].contributions == {"encoder": ["noisy_sum"]}
     _assert_acme_works(registry)
 
-    plugins = _plugins_by_name(registry)
-    assert plugins["test_duplicate_name"].status == "conflict"
-    assert plugins["test_duplicate_name"].reason == f"encoder 'mlp' is also provided by 'mlp' (rl8-core {RL8_VERSION})"
-    assert plugins["test_duplicate_name"].contributions == {"encoder": ["duplicate_unique", "mlp"]}
-    assert plugins["mlp"].status == "conflict"
-    assert plugins["mlp"].reason == (
-        f"encoder 'mlp' is also provided by 'test_duplicate_name' ({dup.distribution} {dup.version})"
-    )
 
-
-def test_conflict_surfaces_where_the_catalog_uses_the_name(plugin_site: Callable[..., Any]) -> None:
-    plugin_site("duplicate_name")
-    with pytest.raises(PluginError, match="encoder 'mlp' is provided by several plugins"):
-        ActorCriticModule(Box((4,)), Discrete(2))  # the rule table picks 'mlp' for a vector Box
-
-
-@pytest.mark.parametrize(("disabled", "winner"), [("test_duplicate_name", "MLPEncoder"), ("mlp", "ImpostorMLP")])
+@pytest.mark.parametrize(("disabled", "winner"), [("test_noisy", "ClashSum"), ("test_third_party_clash", "NoisySum")])
 def test_disabling_one_side_resolves_a_conflict(
     plugin_site: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, disabled: str, winner: str
 ) -> None:
-    plugin_site("duplicate_name")
+    plugin_site("noisy", "third_party_clash")
     monkeypatch.setenv("RL8_DISABLE_PLUGINS", disabled)
     registry = Registry()
-    assert registry.get("encoder", "mlp").__name__ == winner
+    assert registry.get("encoder", "noisy_sum").__name__ == winner
     assert _plugins_by_name(registry)[disabled].status == "disabled"
     assert all(p.status != "conflict" for p in registry.plugins())
 
 
-def test_a_third_claim_does_not_repeat_conflict_reasons() -> None:
+def test_disabling_a_built_in_frees_its_name(plugin_site: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    plugin_site("duplicate_name")
+    monkeypatch.setenv("RL8_DISABLE_PLUGINS", "mlp")
     registry = Registry()
-    registry.register("encoder", "mlp", TinyEncoder)
-    registry.register_plugin(_plugin("rl8_encoders", lambda: {"mlp": OtherTinyEncoder}), name="third")
+    assert registry.get("encoder", "mlp").__name__ == "ImpostorMLP"  # the user's explicit choice
+    assert _plugins_by_name(registry)["test_duplicate_name"].status == "ok"
+
+
+def test_an_entry_point_name_of_two_distributions_fails_both(plugin_site: Callable[..., Any]) -> None:
+    site = plugin_site("acme", "same_entry_point", "third_party_clash")
+    dists = sorted(site.packages[k].distribution for k in ("same_entry_point", "third_party_clash"))
+
+    registry = Registry()
+
+    plugins = _plugins_by_name(registry)
+    for dist in dists:
+        info = plugins[f"test_same_name ({dist})"]
+        assert (info.name, info.distribution, info.status) == (f"test_same_name ({dist})", dist, "failed")
+        assert info.reason == (
+            f"entry-point name 'test_same_name' is used by several distributions: {', '.join(dists)}; "
+            "none of them is loaded. Rename the entry point in one of them, or uninstall one"
+        )
+    assert "test_same_name" not in plugins
+    assert "rl8_test_same_entry_point" not in sys.modules  # neither silently wins
+    _assert_acme_works(registry)
+
+
+def test_a_built_in_entry_point_name_is_reserved(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("third_party_clash")
+    registry = Registry()
+    plugins = _plugins_by_name(registry)
+    info = plugins["categorical (rl8-test-third-party-clash)"]
+    assert info.status == "failed"
+    assert info.reason == (
+        f"entry-point name 'categorical' is reserved: {BUILTIN_DISTRIBUTION} uses it for a built-in plugin. "
+        "Rename the entry point in rl8-test-third-party-clash, prefixed with your package's short name"
+    )
+    assert (plugins["categorical"].distribution, plugins["categorical"].status) == (BUILTIN_DISTRIBUTION, "ok")
+    assert registry.get("distribution", "categorical") is Categorical
+    assert plugins["test_same_name"].status == "ok"  # no other distribution uses it here
+
+
+def test_a_third_claim_does_not_repeat_conflict_reasons() -> None:
+    registry = Registry(load_entry_points=False)
+    registry.register("encoder", "shared", TinyEncoder, plugin="first")
+    registry.register("encoder", "shared", OtherTinyEncoder)
+    registry.register_plugin(_plugin("rl8_encoders", lambda: {"shared": OtherTinyEncoder}), name="third")
     reasons = {p.name: p.reason for p in registry.plugins()}
-    assert reasons["mlp"] == "encoder 'mlp' is also provided by '<in-process>', 'third'"
-    assert reasons["<in-process>"] == f"encoder 'mlp' is also provided by 'mlp' (rl8-core {RL8_VERSION}), 'third'"
-    with pytest.raises(PluginError, match=r"'mlp' \(rl8-core .*\) and '<in-process>' and 'third'"):
-        registry.get("encoder", "mlp")
+    assert reasons["first"] == "encoder 'shared' is also provided by '<in-process>', 'third'"
+    assert reasons["<in-process>"] == "encoder 'shared' is also provided by 'first', 'third'"
+    with pytest.raises(PluginError, match=r"'first' and '<in-process>' and 'third'"):
+        registry.get("encoder", "shared")
+
+
+# --- Failures that are not Exceptions, slow imports, printing plugins ----------------------
+
+
+def test_keyboard_interrupt_in_a_hook_stops_the_program() -> None:
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    registry = Registry(load_entry_points=False)
+    with pytest.raises(KeyboardInterrupt):
+        registry.register_plugin(_plugin("rl8_encoders", interrupt), name="ctrl_c")
+
+
+def test_keyboard_interrupt_while_importing_a_plugin_stops_the_program(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    (tmp_path / "rl8_test_ctrl_c.py").write_text("raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry_point = metadata.EntryPoint("ctrl_c", "rl8_test_ctrl_c", "rl8")
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [entry_point])
+    registry = Registry(load_entry_points=False)
+    with pytest.raises(KeyboardInterrupt):
+        registry.load_entry_points()
+    sys.modules.pop("rl8_test_ctrl_c", None)
+
+
+def test_a_slow_import_is_recorded(plugin_site: Callable[..., Any]) -> None:
+    plugin_site("acme", "slow_import")
+    plugins = _plugins_by_name(Registry())
+    slow = plugins["test_slow_import"]
+    assert (slow.status, slow.is_slow) == ("ok", True)
+    assert slow.import_seconds is not None
+    assert slow.import_seconds >= 1.2
+    assert slow.to_json()["import_seconds"] == round(slow.import_seconds, 3)
+    assert plugins["acme"].import_seconds is not None
+    assert plugins["mlp"].import_seconds is not None
+
+
+def test_what_a_plugin_prints_is_captured(plugin_site: Callable[..., Any], capsys: pytest.CaptureFixture[str]) -> None:
+    plugin_site("acme", "noisy")
+    registry = Registry()
+    assert capsys.readouterr().out == ""
+    plugins = _plugins_by_name(registry)
+    assert plugins["test_noisy"].output == (
+        "hello from rl8-test-noisy at import\nhello from the hook of rl8-test-noisy\n"
+    )
+    assert plugins["test_noisy"].status == "ok"
+    assert registry.get("encoder", "noisy_sum").__name__ == "NoisySum"
+    assert plugins["acme"].output is None
+    assert plugins["acme"].to_json()["output"] is None
 
 
 # --- Lookups ----------------------------------------------------------------------------
@@ -337,6 +500,7 @@ def test_provenance_of_entry_point_components(plugin_site: Callable[..., Any]) -
         "version": RL8_VERSION,
     }
     listing = _plugins_by_name(registry)["acme"].to_json()
+    assert isinstance(listing.pop("import_seconds"), float)
     assert listing == {
         "name": "acme",
         "distribution": "acme-rl8",
@@ -345,6 +509,7 @@ def test_provenance_of_entry_point_components(plugin_site: Callable[..., Any]) -
         "status": "ok",
         "reason": None,
         "contributions": {"distribution": ["acme_tempered_categorical"], "encoder": ["acme_flat_tanh"]},
+        "output": None,
     }
     json.dumps([p.to_json() for p in registry.plugins()])  # plain data
 
@@ -454,15 +619,12 @@ def test_register_accepts_factories_for_encoders_and_envs() -> None:
     assert registry.names("env") == ["tiny_env"]
 
 
-def test_register_a_builtin_name_in_process_is_a_conflict() -> None:
+def test_register_a_builtin_name_in_process_is_refused() -> None:
     registry = Registry()
-    registry.register("encoder", "mlp", TinyEncoder)
-    with pytest.raises(PluginError) as excinfo:
-        registry.get("encoder", "mlp")
-    assert f"'mlp' ({BUILTIN_DISTRIBUTION} {RL8_VERSION}) and '<in-process>'" in str(excinfo.value)
-    plugins = _plugins_by_name(registry)
-    assert plugins["<in-process>"].status == plugins["mlp"].status == "conflict"
-    assert registry.get("encoder", "rl8_plugins.encoders.mlp:MLPEncoder") is MLPEncoder  # import paths still work
+    with pytest.raises(PluginError, match=r"plugin '<in-process>' registers encoder 'mlp', reserved for the built-ins"):
+        registry.register("encoder", "mlp", TinyEncoder)
+    assert registry.get("encoder", "mlp") is MLPEncoder
+    assert all(p.status == "ok" for p in registry.plugins())
 
 
 def test_register_the_same_name_twice_in_process() -> None:
@@ -531,11 +693,24 @@ def test_register_plugin_failures_are_recorded_like_entry_points(plugin: object,
 
 def test_register_plugin_conflicts_like_entry_points() -> None:
     registry = Registry()
-    info = registry.register_plugin(_plugin("rl8_distributions", lambda: {"categorical": Categorical}), name="mine")
+    registry.register_plugin(_plugin("rl8_distributions", lambda: {"mine_dist": Categorical}), name="mine")
+    info = registry.register_plugin(_plugin("rl8_distributions", lambda: {"mine_dist": Categorical}), name="yours")
     assert info.status == "conflict"
-    assert info.reason == f"distribution 'categorical' is also provided by 'categorical' (rl8-core {RL8_VERSION})"
-    with pytest.raises(PluginError, match=r"'categorical' \(rl8-core .*\) and 'mine'"):
-        registry.get("distribution", "categorical")
+    assert info.reason == "distribution 'mine_dist' is also provided by 'mine'"
+    with pytest.raises(PluginError, match=r"'mine' and 'yours'"):
+        registry.get("distribution", "mine_dist")
+
+
+def test_register_plugin_with_a_builtin_name_fails() -> None:
+    registry = Registry()
+    info = registry.register_plugin(_plugin("rl8_distributions", lambda: {"categorical": Categorical}), name="mine")
+    assert (info.status, info.contributions) == ("failed", {})
+    assert info.reason == (
+        "plugin 'mine' registers distribution 'categorical', reserved for the built-ins of "
+        f"{BUILTIN_DISTRIBUTION}; pick another name, prefixed with your package's short name "
+        "(e.g. 'acme_mlp' for package acme)"
+    )
+    assert registry.get("distribution", "categorical") is Categorical
 
 
 def test_a_plugin_returning_none_contributes_nothing() -> None:
