@@ -26,30 +26,42 @@ Examples:
 
 from __future__ import annotations
 
+import copy
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 
+from rl8_core.columns import Columns
+from rl8_core.components.algorithm import Algorithm
 from rl8_core.components.distribution import Distribution
 from rl8_core.components.encoder import Encoder
-from rl8_core.errors import PluginError
+from rl8_core.components.env import BatchedEnv
+from rl8_core.components.module import RLModule
+from rl8_core.errors import ConfigError, PluginError
 from rl8_core.imports import BUILTIN_DISTRIBUTION
 from rl8_core.plugins.registry import Registry, get_registry, using_registry
+from rl8_core.training.learner import Learner, LearnerConfig
+from rl8_core.training.runner import Runner
 from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec
 
 __all__ = [
+    "check_algorithm",
     "check_distribution",
     "check_encoder",
+    "check_env",
     "example_action_specs",
     "example_observation_specs",
     "fresh_registry",
@@ -195,8 +207,11 @@ def check_encoder(encoder: Callable[..., Encoder], specs: Specs = None, **config
     * a random batch of ``b`` observations gives float features
       ``[b, output_dim]``, all finite, and leaves the observations unchanged;
     * gradients reach its parameters (if it has any);
-    * in eval mode, the first row equals the output for a batch of one
-      (batch elements do not mix);
+    * features have the default dtype (``torch.get_default_dtype()``, float32
+      unless changed), the only one the heads accept;
+    * batch elements do not mix: in train mode, row 0 is unchanged when the
+      other rows change (a BatchNorm-like layer fails; dropout-like randomness
+      is seeded alike), and in eval mode it equals the output for a batch of one;
     * a cloudpickle round trip gives an encoder with equal outputs.
 
     Args:
@@ -265,6 +280,25 @@ def _check_one_encoder(encoder: Any, spec: Spec, where: str) -> None:
     elif params:
         _require(False, where, "the output does not require grad although the encoder has trainable parameters")
 
+    # Train mode: a BatchNorm-like layer mixes rows only here. Row 0 must not see the other rows;
+    # the same seed before both calls gives dropout-like layers the same masks (same shapes).
+    other = spec.rand((BATCH_SIZE,), generator=torch.Generator().manual_seed(SEED + 1))
+    changed = obs.clone()
+    changed[1:] = other[1:]
+    encoder.train()
+    with torch.no_grad():
+        torch.manual_seed(SEED)
+        train_out = _call(where, "forward in train mode", lambda: encoder(obs))
+        torch.manual_seed(SEED)
+        train_changed = _call(where, "forward in train mode", lambda: encoder(changed))
+    _require_close(
+        train_changed[:1],
+        train_out[:1],
+        where,
+        "in train mode, row 0 of the features changes when the other rows of the batch change "
+        "(batch elements mix, e.g. through BatchNorm)",
+    )
+
     encoder.eval()
     with torch.no_grad():
         full = encoder(obs)
@@ -297,6 +331,9 @@ def check_distribution(
       ``deterministic_sample()`` is deterministic;
     * ``logp`` and ``entropy`` are finite floats ``[b]``, and ``logp`` is
       differentiable in the inputs (as is ``rsample`` where ``has_rsample``);
+    * every valid action has a finite ``logp``: each value of each
+      ``Discrete``, ``MultiDiscrete`` and ``MultiBinary`` leaf (a categorical
+      with fewer logits than actions fails);
     * ``kl`` with itself is ``[b]`` and about 0, and never negative with
       another distribution;
     * row 0 of a batch equals a batch of one, and a cloudpickle round trip
@@ -375,6 +412,430 @@ def check_distribution(
     return accepted
 
 
+#: Fewest steps ``check_env`` runs, even when an episode ends sooner.
+MIN_ENV_STEPS = 8
+#: The keys every ``BatchedEnv.step`` result holds.
+STEP_KEYS = (Columns.OBS, Columns.NEXT_OBS, Columns.REWARDS, Columns.TERMINATEDS, Columns.TRUNCATEDS)
+
+
+def check_env(
+    factory: Callable[..., BatchedEnv],
+    *,
+    num_envs: int = 4,
+    seed: int = SEED,
+    max_steps: int = 1000,
+    **env_config: Any,
+) -> int:
+    """Check an env class or factory against the ``BatchedEnv`` contract.
+
+    The env is built as ``factory(num_envs=num_envs, seed=seed, device="cpu",
+    **env_config)`` and stepped with random actions from its ``action_spec``
+    until some episode has ended (at least ``MIN_ENV_STEPS`` steps, at most
+    ``max_steps``). It checks that:
+
+    * it is a ``BatchedEnv`` with ``num_envs`` envs and ``Spec`` s;
+    * ``reset`` gives ``obs`` in ``observation_spec`` for the batch ``[n]``;
+    * every ``step`` gives ``obs`` and ``next_obs`` in the spec, ``rewards``
+      float32 ``[n]`` (finite), ``terminateds`` and ``truncateds`` bool ``[n]``
+      (either or both may be set when an episode ends);
+    * finished envs reset inside ``step``: ``obs`` equals ``next_obs`` where
+      neither flag is set (an env that resets without a flag fails), and differs
+      from it in some ended episode;
+    * the same seed and actions give the same trajectory (a second env);
+    * where ``state_dict()`` is not ``None``, a third env (another seed) that
+      loads a state saved mid-way continues with the same steps;
+    * tensors returned by ``reset`` and ``step`` are not written into later.
+
+    Args:
+        factory: A ``BatchedEnv`` subclass or a factory returning one (what an
+            ``rl8_envs`` hook registers).
+        num_envs: Envs stepped together.
+        seed: Seed given to the factory.
+        max_steps: Give up (and fail) if no episode ends within this many steps.
+        **env_config: Keyword options passed to ``factory``.
+
+    Returns:
+        The number of episodes that ended while stepping.
+
+    Raises:
+        AssertionError: Naming the env, the broken rule and what was expected.
+
+    Examples:
+        >>> from rl8_core import get_registry
+        >>> check_env(get_registry().get("env", "cartpole")) > 0
+        True
+    """
+    where = f"env {_name(factory)}"
+    envs: list[BatchedEnv] = []
+
+    def build(env_seed: int) -> BatchedEnv:
+        env = _call(
+            where,
+            "building",
+            lambda: factory(num_envs=num_envs, seed=env_seed, device="cpu", **env_config),
+        )
+        if not isinstance(env, BatchedEnv):
+            raise AssertionError(f"{where}: built a {type(env).__name__}, not a BatchedEnv")
+        envs.append(env)
+        return env
+
+    with torch.random.fork_rng(devices=[]):
+        # Seeded once: an env drawing from the global RNG gives two different trajectories below.
+        torch.manual_seed(SEED)
+        try:
+            return _check_env(build, num_envs, seed, max_steps, where)
+        finally:
+            for env in envs:
+                env.close()
+
+
+def _check_env(build: Callable[[int], BatchedEnv], n: int, seed: int, max_steps: int, where: str) -> int:
+    env = build(seed)
+    _require(env.num_envs == n, where, f"num_envs is {env.num_envs!r}, expected {n}")
+    for attr in ("observation_spec", "action_spec"):
+        value = getattr(env, attr, None)
+        _require(isinstance(value, Spec), where, f"{attr} is {value!r}, not a Spec")
+    reset = _call(where, "reset()", env.reset)
+    _require_batch(reset, n, where, "reset()")
+    _require(Columns.OBS in reset, where, "reset() returned no 'obs'")
+    _require_obs(reset.get(Columns.OBS), env, where, "reset()['obs']")
+    kept = [reset]
+    copies = [reset.clone()]
+
+    gen = torch.Generator().manual_seed(seed)
+    actions: list[Any] = []
+    ended = resets = 0
+    for t in range(max_steps):
+        action = env.action_spec.rand((n,), generator=gen)
+        actions.append(action.clone())
+        result = _call(where, f"step {t}", partial(env.step, action))
+        done = _check_step(result, env, where, f"step {t}")
+        ended += int(done.sum())
+        resets += int((done & ~_rows_equal(result.get(Columns.OBS), result.get(Columns.NEXT_OBS))).sum())
+        kept.append(result)
+        copies.append(result.clone())
+        if ended and t + 1 >= MIN_ENV_STEPS:
+            break
+    else:
+        raise AssertionError(
+            f"{where}: no episode ended in {max_steps} steps of random actions, so resets inside step cannot be "
+            "checked; pass a larger max_steps or an env_config with a shorter time limit"
+        )
+    _require(
+        resets > 0,
+        where,
+        f"obs equals next_obs in all {ended} ended episodes: finished envs must reset inside step "
+        "(obs the reset observation, next_obs the final one)",
+    )
+    for t, (result, copy_) in enumerate(zip(kept, copies, strict=True)):
+        what = "reset()" if t == 0 else f"step {t - 1}"
+        key = _first_difference(result, copy_)
+        _require(
+            key is None,
+            where,
+            f"{what}'s {key!r} was written into after it was returned: allocate new tensors each step",
+        )
+
+    steps = len(actions)
+    middle = steps // 2
+    twin = build(seed)
+    _require(
+        _first_difference(_call(where, "reset()", twin.reset), copies[0]) is None,
+        where,
+        f"two envs built with seed={seed} gave different reset observations",
+    )
+    saved: dict[str, Any] | None = None
+    for t, action in enumerate(actions):
+        if t == middle:
+            state = _call(where, "state_dict()", twin.state_dict)
+            saved = None if state is None else copy.deepcopy(state)
+        key = _first_difference(_call(where, f"step {t}", partial(twin.step, action.clone())), copies[t + 1])
+        _require(
+            key is None,
+            where,
+            f"two envs built with seed={seed} and given the same actions differ in {key!r} at step {t}: "
+            "draw randomness only from a generator seeded by the env's seed",
+        )
+    if saved is not None:
+        resumed = build(seed + 1)
+        _call(where, "reset()", resumed.reset)
+        _call(where, "load_state_dict(state_dict())", lambda: resumed.load_state_dict(saved))
+        for t in range(middle, steps):
+            result = _call(where, f"step {t} after load_state_dict", partial(resumed.step, actions[t].clone()))
+            key = _first_difference(result, copies[t + 1])
+            _require(
+                key is None,
+                where,
+                f"after load_state_dict of a state saved at step {middle}, step {t} differs in {key!r} "
+                "from the uninterrupted run: state_dict must hold everything needed to continue",
+            )
+    return ended
+
+
+def _require_batch(result: Any, n: int, where: str, what: str) -> None:
+    _require(isinstance(result, TensorDictBase), where, f"{what} returned {type(result).__name__}, not a TensorDict")
+    _require(
+        tuple(result.batch_size) == (n,),
+        where,
+        f"{what} has batch size {list(result.batch_size)}, expected [{n}]",
+    )
+
+
+def _require_obs(obs: Any, env: BatchedEnv, where: str, what: str) -> None:
+    try:
+        env.observation_spec.validate(obs, batch_shape=(env.num_envs,))
+    except ValueError as exc:  # SpecError, naming the leaf and the value
+        raise AssertionError(f"{where}: {what} does not belong to the observation spec: {exc}") from None
+
+
+def _check_step(result: Any, env: BatchedEnv, where: str, what: str) -> torch.Tensor:
+    """Check one step result; return which envs ended ``[n]`` (bool)."""
+    n = env.num_envs
+    _require_batch(result, n, where, what)
+    missing = [key for key in STEP_KEYS if key not in result]
+    _require(not missing, where, f"{what} returned no {', '.join(map(repr, missing))}")
+    obs, next_obs = result.get(Columns.OBS), result.get(Columns.NEXT_OBS)
+    _require_obs(obs, env, where, f"{what}['obs']")
+    _require_obs(next_obs, env, where, f"{what}['next_obs']")
+    rewards = result.get(Columns.REWARDS)
+    _require(
+        isinstance(rewards, torch.Tensor) and tuple(rewards.shape) == (n,) and rewards.dtype == torch.float32,
+        where,
+        f"{what}['rewards'] is {_describe(rewards)}, expected float32 [{n}]",
+    )
+    _require(bool(torch.isfinite(rewards).all()), where, f"{what}['rewards'] is not finite: {rewards.tolist()}")
+    flags = []
+    for key in (Columns.TERMINATEDS, Columns.TRUNCATEDS):
+        flag = result.get(key)
+        _require(
+            isinstance(flag, torch.Tensor) and tuple(flag.shape) == (n,) and flag.dtype == torch.bool,
+            where,
+            f"{what}[{key!r}] is {_describe(flag)}, expected bool [{n}]",
+        )
+        flags.append(flag)
+    _require(
+        flags[0] is not flags[1],
+        where,
+        f"{what}: terminateds and truncateds are one tensor; keep the two ways an episode ends apart",
+    )
+    done: torch.Tensor = flags[0] | flags[1]
+    moved = ~_rows_equal(obs, next_obs) & ~done
+    _require(
+        not bool(moved.any()),
+        where,
+        f"{what}: obs differs from next_obs in envs {moved.nonzero().flatten().tolist()} although neither "
+        "terminateds nor truncateds is set (an episode ended without a flag, or obs is not the next observation)",
+    )
+    return done
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{value.dtype} {list(value.shape)}"
+    return type(value).__name__
+
+
+def _rows_equal(a: Any, b: Any) -> torch.Tensor:
+    """Return whether each row of two observations (tensors or TensorDicts of one structure) is equal ``[n]``."""
+    if isinstance(a, TensorDictBase):
+        leaves = [_rows_equal(a.get(key), b.get(key)) for key in a.keys(True, True)]
+        return torch.stack(leaves).all(0)
+    rows: torch.Tensor = (a == b).reshape(a.shape[0], -1).all(1)
+    return rows
+
+
+def _first_difference(a: TensorDictBase, b: TensorDictBase) -> str | None:
+    """Return the first key in which two results differ (keys, shape, dtype or values), or ``None``."""
+    keys_a, keys_b = set(a.keys(True, True)), set(b.keys(True, True))
+    if keys_a != keys_b:
+        return "keys"
+    for key in sorted(keys_a, key=str):
+        x, y = a.get(key), b.get(key)
+        if x.dtype != y.dtype or not torch.equal(x, y):
+            return ".".join(key) if isinstance(key, tuple) else str(key)
+    return None
+
+
+#: Name of the option ``check_algorithm`` expects an algorithm's config to reject.
+UNKNOWN_OPTION = "rl8_no_such_option"
+#: A metric name: ``group/name`` (``losses/total``, ``stats/approx_kl``).
+METRIC_NAME = re.compile(r"^\w+(/\w+)+$")
+
+
+def check_algorithm(
+    algorithm_cls: type[Algorithm],
+    module_class: Callable[..., RLModule] | None = None,
+    *,
+    config: Mapping[str, Any] | None = None,
+    env: Callable[..., BatchedEnv] | None = None,
+    num_envs: int = 4,
+    horizon: int = 16,
+    updates: int = 1,
+    lr: float = 1e-3,
+) -> dict[str, float]:
+    """Check an ``Algorithm`` subclass against the algorithm contract, on a small rollout.
+
+    It checks that:
+
+    * ``algorithm_cls()`` builds from ``config_class`` defaults, and a config
+      with an unknown key fails with a ``ConfigError`` naming the key;
+    * ``num_epochs`` is a positive int and ``minibatch_size`` one or ``None``;
+    * a rollout ``[t, n]`` collected by rl8-core's ``Runner`` postprocesses into
+      a flat batch ``[b]``;
+    * ``loss`` on that batch gives a finite scalar float tensor that requires
+      grad, and metrics named ``group/name`` whose values are finite floats or
+      0-d tensors;
+    * ``updates`` ``Learner`` updates on that batch give finite metrics and
+      decrease the algorithm's own loss on it.
+
+    Args:
+        algorithm_cls: The algorithm class (what an ``rl8_algorithms`` hook registers).
+        module_class: Built as ``module_class(observation_spec, action_spec)``;
+            default: the module of ``algorithm_cls.default_module()``.
+        config: Options for ``algorithm_cls`` (a mapping validated into its
+            ``config_class``); default: its defaults.
+        env: An env factory, called as ``env(num_envs=..., seed=..., device="cpu")``;
+            default: the registry's ``cartpole``.
+        num_envs: Envs stepped together.
+        horizon: Steps per env in the rollout.
+        updates: Learner updates on the one batch before the loss is compared.
+        lr: The learner's learning rate.
+
+    Returns:
+        The metrics of the last learner update.
+
+    Raises:
+        AssertionError: Naming the algorithm, the broken rule and what was expected.
+
+    Examples:
+        >>> from rl8_core import get_registry
+        >>> metrics = check_algorithm(get_registry().get("algorithm", "ppo"), config={"num_epochs": 1})
+        >>> "losses/total" in metrics
+        True
+    """
+    where = f"algorithm {_name(algorithm_cls)}"
+    _require(
+        isinstance(algorithm_cls, type) and issubclass(algorithm_cls, Algorithm),
+        where,
+        f"{algorithm_cls!r} is not an Algorithm subclass",
+    )
+    default = _call(where, "building from config_class defaults", algorithm_cls)
+    config_class = algorithm_cls.config_class
+    _require(
+        isinstance(default.config, config_class),
+        where,
+        f"config is a {type(default.config).__name__}, not its config_class {config_class.__name__}",
+    )
+    _require_rejects_unknown_option(algorithm_cls, config or {}, where)
+    algorithm = (
+        default if config is None else _call(where, f"building from {dict(config)!r}", lambda: algorithm_cls(config))
+    )
+    epochs, size = algorithm.num_epochs, algorithm.minibatch_size
+    _require(isinstance(epochs, int) and epochs >= 1, where, f"num_epochs is {epochs!r}, expected an int >= 1")
+    _require(
+        size is None or (isinstance(size, int) and size >= 1),
+        where,
+        f"minibatch_size is {size!r}, expected an int >= 1 or None",
+    )
+    if module_class is None:
+        module_class = _call(where, "default_module() (or pass module_class)", algorithm_cls.default_module)[0]
+    factory = env if env is not None else get_registry().get("env", "cartpole")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        built = factory(num_envs=num_envs, seed=SEED, device="cpu")
+        try:
+            module = module_class(built.observation_spec, built.action_spec)
+            rollout = Runner(built, module, horizon=horizon, seed=SEED).collect().clone()
+        finally:
+            built.close()
+        return _check_learning(algorithm, module, rollout, updates, lr, where)
+
+
+def _require_rejects_unknown_option(algorithm_cls: type[Algorithm], config: Mapping[str, Any], where: str) -> None:
+    try:
+        algorithm_cls({**config, UNKNOWN_OPTION: 1})
+    except ConfigError as exc:
+        _require(UNKNOWN_OPTION in str(exc), where, f"the ConfigError for an unknown key does not name it: {exc}")
+    except Exception as exc:  # the wrong kind of error is a finding, not a crash of the check
+        raise AssertionError(
+            f"{where}: an unknown config key raised {type(exc).__name__}: {exc}; expected a ConfigError naming it"
+        ) from exc
+    else:
+        raise AssertionError(
+            f"{where}: its config accepted the unknown key {UNKNOWN_OPTION!r}; expected a ConfigError naming it "
+            "(validate mappings with config_from_mapping, as Algorithm.__init__ does)"
+        )
+
+
+def _check_learning(
+    algorithm: Algorithm, module: RLModule, rollout: TensorDictBase, updates: int, lr: float, where: str
+) -> dict[str, float]:
+    batch = _call(where, "postprocess(rollout, module)", lambda: algorithm.postprocess(rollout.clone(), module))
+    _require(
+        isinstance(batch, TensorDictBase) and batch.batch_dims == 1,
+        where,
+        f"postprocess returned {_describe_batch(batch)}, expected a flat TensorDict [b]",
+    )
+
+    def own_loss() -> Any:
+        module.train()
+        torch.manual_seed(SEED)  # the same dropout-like randomness before and after the updates
+        out = _call(where, "loss(module, batch)", lambda: algorithm.loss(module, algorithm.prepare_minibatch(batch)))
+        _require(isinstance(out, tuple) and len(out) == 2, where, "loss must return (loss, metrics)")
+        return out
+
+    loss, stats = own_loss()
+    _require(isinstance(loss, torch.Tensor), where, f"loss is a {type(loss).__name__}, not a Tensor")
+    _require(loss.ndim == 0, where, f"loss has shape {list(loss.shape)}, expected a scalar []")
+    _require(loss.is_floating_point(), where, f"loss has dtype {loss.dtype}, expected a float dtype")
+    _require(bool(torch.isfinite(loss)), where, f"loss is not finite: {loss.item()}")
+    _require(loss.requires_grad, where, "loss does not require grad: it does not depend on the module's parameters")
+    _require_metrics(stats, where, "loss metrics")
+    before = float(loss.detach())
+
+    learner = Learner(module, algorithm, LearnerConfig(lr=lr))
+    metrics: dict[str, float] = {}
+    for i in range(updates):
+        metrics = _call(where, f"Learner.update {i}", lambda: learner.update(batch))
+        _require_metrics(metrics, where, f"metrics of Learner.update {i}")
+    with torch.no_grad():
+        after = float(own_loss()[0])
+    _require(
+        after < before,
+        where,
+        f"{updates} learner updates on one batch did not decrease the algorithm's own loss: "
+        f"{before:.6g} before, {after:.6g} after",
+    )
+    return metrics
+
+
+def _describe_batch(batch: Any) -> str:
+    if isinstance(batch, TensorDictBase):
+        return f"a TensorDict {list(batch.batch_size)}"
+    return f"a {type(batch).__name__}"
+
+
+def _require_metrics(metrics: Any, where: str, what: str) -> None:
+    _require(isinstance(metrics, Mapping), where, f"{what} are a {type(metrics).__name__}, not a mapping")
+    for key, value in metrics.items():
+        _require(
+            isinstance(key, str) and bool(METRIC_NAME.match(key)),
+            where,
+            f"{what}: name {key!r} is not like 'group/name' (losses/..., stats/...)",
+        )
+        if isinstance(value, torch.Tensor):
+            _require(value.ndim == 0, where, f"{what}: {key!r} has shape {list(value.shape)}, expected a 0-d tensor")
+            number = float(value.detach())
+        else:
+            _require(
+                isinstance(value, (int, float)) and not isinstance(value, bool),
+                where,
+                f"{what}: {key!r} is a {type(value).__name__}, expected a float or a 0-d tensor",
+            )
+            number = float(value)
+        _require(math.isfinite(number), where, f"{what}: {key!r} is not finite: {number}")
+
+
 def _registered_leaf_dist(leaf: Spec) -> LeafDist:
     """Return the first registered distribution supporting ``leaf`` (rl8-core's first, then by name).
 
@@ -420,6 +881,15 @@ def _check_one_distribution(
     entropy = _call(where, "entropy()", dist.entropy)
     _require_per_sample(entropy, where, "entropy()")
 
+    rows = _value_count(spec)
+    if rows:
+        # Every value of every discrete leaf, in one batch: a distribution with fewer inputs
+        # than actions (too few logits) cannot give all of them a finite logp.
+        every = _every_value(spec, rows, gen)
+        what = "logp of every valid action (does required_inputs count an input for each action?)"
+        all_logp = _call(where, what, lambda: build(torch.randn(rows, n, generator=gen)).logp(every))
+        _require_per_sample(all_logp, where, what, size=rows)
+
     same = build(inputs.clone())
     kl_same = _call(where, "kl()", lambda: dist.kl(same))
     _require_per_sample(kl_same, where, "kl(self)")
@@ -447,6 +917,37 @@ def _check_one_distribution(
     _require_close(clone.logp(sample), logp, where, "a cloudpickle round trip changed logp")
     _require_close(clone.entropy(), entropy, where, "a cloudpickle round trip changed entropy")
     _require(_equal(clone.deterministic_sample(), det), where, "a cloudpickle round trip changed the mode")
+
+
+def _value_count(spec: Spec) -> int:
+    """Return how many rows ``_every_value`` needs to cover every discrete value of ``spec`` (0: none)."""
+    if isinstance(spec, Discrete):
+        return spec.n
+    if isinstance(spec, MultiDiscrete):
+        return int(spec.nvec.max())
+    if isinstance(spec, MultiBinary):
+        return 2
+    if isinstance(spec, Composite):
+        return max((_value_count(leaf) for _, leaf in spec.leaves()), default=0)
+    return 0
+
+
+def _every_value(spec: Spec, rows: int, gen: torch.Generator) -> Any:
+    """Return ``rows`` actions where row ``k`` holds value ``k`` (clamped) of each discrete element.
+
+    Float leaves get random values in the spec.
+    """
+    k = torch.arange(rows)
+    if isinstance(spec, Discrete):
+        return (k.clamp(max=spec.n - 1) + spec.start).to(spec.dtype)
+    if isinstance(spec, MultiDiscrete):
+        k = k.reshape(rows, *([1] * len(spec.shape)))
+        return (torch.minimum(k, spec.nvec - 1) + spec.start).to(spec.dtype)
+    if isinstance(spec, MultiBinary):
+        return k.clamp(max=1).reshape(rows, *([1] * len(spec.shape))).expand(rows, *spec.shape).to(spec.dtype)
+    if isinstance(spec, Composite):
+        return TensorDict({key: _every_value(sub, rows, gen) for key, sub in spec.items()}, batch_size=[rows])
+    return spec.rand((rows,), generator=gen)
 
 
 def _name(obj: Any) -> str:
@@ -489,13 +990,16 @@ def _grad(
 def _require_features(out: Any, shape: tuple[int, int], where: str) -> None:
     _require(isinstance(out, torch.Tensor), where, f"forward returned {type(out).__name__}, not a Tensor")
     _require(tuple(out.shape) == shape, where, f"features have shape {list(out.shape)}, expected {list(shape)}")
-    _require(out.is_floating_point(), where, f"features have dtype {out.dtype}, expected a float dtype")
+    dtype = torch.get_default_dtype()
+    _require(
+        out.dtype == dtype, where, f"features have dtype {out.dtype}, expected {dtype} (torch.get_default_dtype())"
+    )
     _require(bool(torch.isfinite(out).all()), where, "features are not all finite")
 
 
-def _require_per_sample(value: Any, where: str, what: str) -> None:
+def _require_per_sample(value: Any, where: str, what: str, size: int = BATCH_SIZE) -> None:
     _require(isinstance(value, torch.Tensor), where, f"{what} returned {type(value).__name__}, not a Tensor")
-    _require(tuple(value.shape) == (BATCH_SIZE,), where, f"{what} has shape {list(value.shape)}, expected [b]")
+    _require(tuple(value.shape) == (size,), where, f"{what} has shape {list(value.shape)}, expected [b]")
     _require(value.is_floating_point(), where, f"{what} has dtype {value.dtype}, expected a float dtype")
     _require(bool(torch.isfinite(value).all()), where, f"{what} is not finite: {value.tolist()}")
 

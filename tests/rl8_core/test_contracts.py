@@ -1,4 +1,4 @@
-"""Contract suites over every registered encoder and distribution, and ``rl8_core.testing`` itself."""
+"""Contract suites over every registered component, and ``rl8_core.testing`` itself."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from rl8_core import (
     hookimpl,
 )
 from rl8_core.testing import (
+    check_algorithm,
     check_distribution,
     check_encoder,
+    check_env,
     example_action_specs,
     example_observation_specs,
     fresh_registry,
@@ -34,11 +36,17 @@ from specs import Box, Composite, Discrete, MultiBinary, Spec
 _DEFAULT = Registry()
 ENCODERS = _DEFAULT.names("encoder")
 DISTRIBUTIONS = _DEFAULT.names("distribution")
+ENVS = _DEFAULT.names("env")
+ALGORITHMS = _DEFAULT.names("algorithm")
+#: Options an env needs to be built at all (``gymnasium`` wraps a gymnasium id).
+ENV_CONFIGS: dict[str, dict[str, Any]] = {"gymnasium": {"id": "CartPole-v1"}}
 
 
 def test_the_builtins_are_covered() -> None:
     assert "mlp" in ENCODERS
     assert {"categorical", "normal"} <= set(DISTRIBUTIONS)
+    assert {"cartpole", "pendulum", "pixels", "gymnasium"} <= set(ENVS)
+    assert "ppo" in ALGORITHMS
 
 
 @pytest.mark.parametrize("name", ENCODERS)
@@ -49,6 +57,18 @@ def test_registered_encoder_keeps_the_contract(name: str) -> None:
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
 def test_registered_distribution_keeps_the_contract(name: str) -> None:
     assert check_distribution(get_registry().get("distribution", name))
+
+
+@pytest.mark.parametrize("name", ENVS)
+def test_registered_env_keeps_the_contract(name: str) -> None:
+    assert check_env(get_registry().get("env", name), **ENV_CONFIGS.get(name, {})) > 0
+
+
+@pytest.mark.parametrize("name", ALGORITHMS)
+def test_registered_algorithm_keeps_the_contract(name: str) -> None:
+    metrics = check_algorithm(get_registry().get("algorithm", name))
+    assert metrics
+    assert all(key.count("/") >= 1 for key in metrics)
 
 
 def test_the_builtins_accept_the_specs_their_catalog_rules_give_them() -> None:
@@ -174,6 +194,12 @@ class MixesBatch(Linear):
         return out - out.mean(0, keepdim=True)
 
 
+class MixesInEval(Linear):
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        out = super().forward(obs)
+        return out if self.training else out - out.mean(0, keepdim=True)
+
+
 class InPlace(Linear):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         obs.mul_(2.0)
@@ -200,9 +226,10 @@ class Crashes(Linear):
     ("encoder", "message"),
     [
         (WrongDim, "features have shape [4, 1], expected [4, 3]"),
-        (IntegerOut, "features have dtype torch.int64, expected a float dtype"),
+        (IntegerOut, "features have dtype torch.int64, expected torch.float32"),
         (NotFinite, "features are not all finite"),
-        (MixesBatch, "row 0 of a batch differs from the same observation alone"),
+        (MixesBatch, "in train mode, row 0 of the features changes when the other rows of the batch change"),
+        (MixesInEval, "row 0 of a batch differs from the same observation alone"),
         (InPlace, "forward changed its input observations in place"),
         (Detached, "the output does not require grad"),
         (NoOutputDim, "output_dim must be a positive int, got None"),
