@@ -15,10 +15,11 @@ from rl8_core.config import describe_config
 from rl8_core.envs.make import make_env
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
 from rl8_core.plugins.registry import PluginInfo, get_registry
-from rl8_core.training.config import QUICKSTART, TrainConfig, apply_overrides
+from rl8_core.training.config import TrainConfig
 from rl8_core.training.evaluate import evaluate
 from rl8_core.training.setup import resolve_parts
 from rl8_core.training.trainer import Trainer
+from specs import SpecError
 
 #: Errors shown as one message rather than a traceback.
 USER_ERRORS = (ConfigError, CheckpointError, PluginError, UnknownComponentError, FileNotFoundError, ImportError)
@@ -75,7 +76,7 @@ def _option_lines(config_class: type, prefix: str = "") -> list[str]:
 def _load_config(args: argparse.Namespace) -> TrainConfig:
     """Return the config ``rl8 train`` runs: the file (or the CartPole quickstart) with ``--set`` applied."""
     if args.config is None:
-        return TrainConfig.from_mapping(apply_overrides(QUICKSTART, args.set), path="quickstart")
+        return TrainConfig.quickstart(args.set)
     return TrainConfig.from_file(args.config, args.set)
 
 
@@ -117,6 +118,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(exc: SpecError) -> str:
+    """Return a ``SpecError`` as one line: its context, then its mismatches separated by ``;``."""
+    return f"{exc.context or 'data'} does not match its spec: " + "; ".join(str(m) for m in exc.mismatches)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a saved training checkpoint on fresh episodes of its env."""
     ckpt = run_dir.find_checkpoint(args.checkpoint)
@@ -124,7 +130,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     module = RLModule.from_checkpoint(run_dir.module_path(ckpt))
     env = make_env(config.env, config.env_config, num_envs=min(config.eval.num_envs, args.episodes), seed=args.seed)
     try:
-        result = evaluate(module, env, episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed)
+        result = evaluate(
+            module,
+            env,
+            episodes=args.episodes,
+            deterministic=not args.stochastic,
+            seed=args.seed,
+            check_specs=config.check_specs,
+        )
+    except SpecError as exc:
+        # Multi-line in general; one line here, like the other user errors (SpecError is not in USER_ERRORS).
+        print(f"rl8 eval: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     finally:
         env.close()
     if args.json:

@@ -17,6 +17,8 @@ from rl8_core.training.learner import LearnerConfig
 
 __all__ = [
     "QUICKSTART",
+    "QUICKSTART_RUN",
+    "QUICKSTART_TUNING",
     "CheckSpecs",
     "CheckpointConfig",
     "EvalConfig",
@@ -24,6 +26,7 @@ __all__ = [
     "TrackingConfig",
     "TrainConfig",
     "apply_overrides",
+    "quickstart_mapping",
     "spec_checks_on",
 ]
 
@@ -117,19 +120,48 @@ class CheckpointConfig:
     """Save when ``run`` finishes."""
 
 
-#: The run ``rl8 train`` does with no config (``TrainConfig.quickstart``); see ``examples/cartpole.yaml``.
-#: Tuned for wall time to solve on a CPU: 32 envs x 32 steps per rollout, four
-#: minibatches of 256 for 4 epochs and a high learning rate; over seeds 0-5 it solves
-#: gymnasium's CartPole-v1 in 34k-44k env steps (see benchmarks/cartpole_solve.py).
-QUICKSTART: dict[str, Any] = {
+#: The algorithm-independent part of the quickstart: env, rollout size, stop conditions and the algorithm it
+#: trains unless ``--set algorithm=...`` names another.
+QUICKSTART_RUN: dict[str, Any] = {
     "env": "CartPole-v1",
     "num_envs": 32,
     "horizon": 32,
     "algorithm": "ppo",
-    "algorithm_config": {"gamma": 0.99, "gae_lambda": 0.95, "num_epochs": 4, "minibatch_size": 256},
-    "learner": {"lr": 4.0e-3},
     "stop": {"return_mean": 475.0, "eval_return_mean": 475.0, "env_steps": 200_000},
 }
+
+#: The quickstart's settings tuned for one algorithm, keyed by the algorithm's registry name; they apply only when
+#: the quickstart trains that algorithm, so another algorithm starts from its own defaults.
+QUICKSTART_TUNING: dict[str, dict[str, Any]] = {
+    "ppo": {
+        "algorithm_config": {"gamma": 0.99, "gae_lambda": 0.95, "num_epochs": 4, "minibatch_size": 256},
+        "learner": {"lr": 4.0e-3},
+    },
+}
+
+
+def quickstart_mapping(overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Return the quickstart as plain data with ``key=value`` overrides applied.
+
+    The tuning of ``QUICKSTART_TUNING`` for the algorithm the overrides leave
+    in place is applied first, then the overrides, so ``--set`` always wins.
+
+    Examples:
+        >>> quickstart_mapping(["algorithm=acme_a2c"]).get("algorithm_config")
+        >>> quickstart_mapping(["algorithm_config.num_epochs=2"])["algorithm_config"]["num_epochs"]
+        2
+    """
+    algorithm = apply_overrides(QUICKSTART_RUN, overrides).get("algorithm")
+    tuning = QUICKSTART_TUNING.get(algorithm, {}) if isinstance(algorithm, str) else {}
+    return apply_overrides({**QUICKSTART_RUN, **copy.deepcopy(tuning)}, overrides)
+
+
+#: The run ``rl8 train`` does with no config (``TrainConfig.quickstart``); see ``examples/cartpole.yaml``.
+#: Tuned for wall time to solve on a CPU: 32 envs x 32 steps per rollout, four
+#: minibatches of 256 for 4 epochs and a high learning rate; over seeds 0-5 it solves
+#: gymnasium's CartPole-v1 in 34k-44k env steps (see benchmarks/cartpole_solve.py).
+#: It is ``QUICKSTART_RUN`` with the PPO part of ``QUICKSTART_TUNING``.
+QUICKSTART: dict[str, Any] = {**QUICKSTART_RUN, **QUICKSTART_TUNING["ppo"]}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,17 +228,29 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @classmethod
-    def quickstart(cls) -> TrainConfig:
+    def quickstart(cls, overrides: Sequence[str] = ()) -> TrainConfig:
         """Return what ``rl8 train`` runs without a config: PPO tuned to solve CartPole-v1 fast.
 
         Same as ``examples/cartpole.yaml``. It stops once the last 20 episodes
         average 475 (or after 200k env steps) and evaluates 10 episodes.
+        ``key=value`` overrides apply as ``--set`` does; the PPO tuning
+        (``QUICKSTART_TUNING``) applies only while the algorithm is ``ppo``.
+
+        Raises:
+            ConfigError: For overrides with unknown keys or wrong types; the message says it is the quickstart.
 
         Examples:
             >>> TrainConfig.quickstart().env
             'CartPole-v1'
+            >>> TrainConfig.quickstart(["algorithm=acme_a2c"]).algorithm_config
+            {}
         """
-        return cls.from_mapping(QUICKSTART, path="quickstart")
+        try:
+            return cls.from_mapping(quickstart_mapping(overrides), path="quickstart")
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc} (quickstart: the config rl8 train runs without a config file, with --set applied)"
+            ) from exc
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, path: str = "config") -> TrainConfig:

@@ -61,8 +61,9 @@ def resolve_parts(config: TrainConfig, registry: Registry) -> TrainParts:
 
     Raises:
         UnknownComponentError: For an unknown algorithm.
-        ConfigError: For invalid ``algorithm_config`` or ``model_config`` options, or a
-            ``module`` that is not an ``RLModule`` subclass.
+        ConfigError: For invalid ``algorithm_config`` or ``model_config`` options, a
+            ``module`` that is not an ``RLModule`` subclass, or no ``module`` for an
+            algorithm without a ``default_module()``.
         ImportError: For a ``module``/``catalog`` import path that does not import.
 
     Examples:
@@ -76,7 +77,14 @@ def resolve_parts(config: TrainConfig, registry: Registry) -> TrainParts:
     alg_config = config_from_mapping(alg_cls.config_class, config.algorithm_config, path="algorithm_config")
     catalog_class: Callable[..., Any] | None
     if config.module is None:
-        module_class, catalog_class = alg_cls.default_module()
+        try:
+            module_class, catalog_class = alg_cls.default_module()
+        except NotImplementedError as exc:
+            raise ConfigError(
+                f"module: algorithm {config.algorithm!r} ({alg_cls.__name__}) has no default module; name an "
+                "RLModule subclass with --set module=package.module:Class (or module: in the config file), "
+                "or override default_module() in the algorithm plugin"
+            ) from exc
     else:
         module_class, catalog_class = import_object(config.module), None
         if not (isinstance(module_class, type) and issubclass(module_class, RLModule)):

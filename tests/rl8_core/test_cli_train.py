@@ -76,8 +76,8 @@ class Reinforce(Algorithm):
 def test_help_lists_the_options_of_the_algorithm_and_catalog_the_config_names(tmp_path: Path) -> None:
     (tmp_path / "acme_alg.py").write_text(ACME_ALGORITHM)
     (tmp_path / "reinforce.yaml").write_text("env: cartpole\nalgorithm: acme_alg:Reinforce\n")
-    # Without a config the PPO-tuned quickstart applies, so its algorithm_config has to be replaced.
-    on_quickstart = ("--help", "--set", "algorithm=acme_alg:Reinforce", "--set", "algorithm_config={}")
+    # Without a config the quickstart applies; its PPO tuning is left out for another algorithm.
+    on_quickstart = ("--help", "--set", "algorithm=acme_alg:Reinforce")
     for args in (("reinforce.yaml", "--help"), on_quickstart):
         proc = run_rl8("train", *args, cwd=tmp_path, pythonpath=tmp_path)
         assert proc.returncode == 0, proc.stderr
@@ -92,6 +92,70 @@ def test_help_lists_the_options_of_the_algorithm_and_catalog_the_config_names(tm
     assert proc.returncode == 0, proc.stderr
     assert "learner.lr" in proc.stdout
     assert "not listed: unknown algorithm 'acme_nope'" in proc.stdout
+
+
+A2C_ALGORITHM = """
+from dataclasses import dataclass
+
+from rl8_core import Algorithm
+
+
+@dataclass(frozen=True, kw_only=True)
+class A2CConfig:
+    gamma: float = 0.99
+    num_epochs: int = 1
+    minibatch_size: int | None = None
+
+
+class A2C(Algorithm):
+    config_class = A2CConfig
+
+    def postprocess(self, rollout, module):
+        return rollout.reshape(-1)
+
+    def loss(self, module, minibatch):
+        out = module.forward_train(minibatch)
+        logp = module.make_action_dist(out["action_dist_inputs"]).logp(minibatch["actions"])
+        loss = -(logp * minibatch["rewards"]).mean()
+        return loss, {"losses/total": loss.detach()}
+"""
+
+
+def test_an_algorithm_without_a_default_module_needs_a_module_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "acme_a2c.py").write_text(A2C_ALGORITHM)
+    proc = run_rl8("train", "--set", "algorithm=acme_a2c:A2C", cwd=tmp_path, pythonpath=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rl8 train: error: module: algorithm 'acme_a2c:A2C' (A2C) has no default module")
+    assert "--set module=package.module:Class" in lines[0]
+    assert "override default_module() in the algorithm plugin" in lines[0]
+
+    # Naming a module trains it on the quickstart, without PPO's tuning and with the algorithm's own passes.
+    proc = run_rl8(
+        "train",
+        *("--set", "algorithm=acme_a2c:A2C", "--set", "module=catalogs:ActorCriticModule"),
+        *("--set", "algorithm_config.num_epochs=3", "--set", "algorithm_config.minibatch_size=32"),
+        *("--set", "num_envs=4", "--set", "horizon=16", "--set", "stop.env_steps=64"),
+        *("--set", "eval.episodes=2", "--set", "eval.num_envs=2", "--set", "progress=none", "--json"),
+        cwd=tmp_path,
+        pythonpath=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert result["counters/env_steps"] == 64
+    assert result["learner/epochs"] == 3
+    assert result["learner/minibatches"] == 6
+
+
+def test_a_bad_override_of_the_quickstart_says_it_is_the_quickstart(tmp_path: Path) -> None:
+    proc = run_rl8("train", "--set", "learner.lrr=1", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    line = proc.stderr.strip()
+    assert line.startswith("rl8 train: error: quickstart.learner: unknown key 'lrr' (did you mean 'lr'?)")
+    assert "(quickstart: the config rl8 train runs without a config file, with --set applied)" in line
 
 
 def test_train_then_eval_a_checkpoint(tmp_path: Path) -> None:

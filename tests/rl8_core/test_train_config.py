@@ -90,3 +90,17 @@ def test_component_options_are_validated_before_anything_runs() -> None:
     cfg = TrainConfig.from_mapping({"algorithm_config": {"gamma": "high"}})
     with pytest.raises(ConfigError, match=r"algorithm_config\.gamma: expected float"):
         resolve_parts(cfg, registry)
+
+
+def test_the_quickstart_tuning_applies_only_to_ppo() -> None:
+    ppo = TrainConfig.quickstart()
+    assert ppo.algorithm_config == {"gamma": 0.99, "gae_lambda": 0.95, "num_epochs": 4, "minibatch_size": 256}
+    assert ppo.learner.lr == 4.0e-3
+    assert TrainConfig.quickstart(["algorithm_config.num_epochs=2"]).algorithm_config["num_epochs"] == 2
+    other = TrainConfig.quickstart(["algorithm=acme_a2c", "learner.max_grad_norm=1.0"])
+    assert other.algorithm_config == {}
+    assert other.learner.lr == TrainConfig().learner.lr
+    assert other.learner.max_grad_norm == 1.0
+    assert (other.env, other.num_envs, other.stop) == (ppo.env, ppo.num_envs, ppo.stop)
+    with pytest.raises(ConfigError, match=r"^quickstart: num_envs must be >= 1, got 0 \(quickstart: the config"):
+        TrainConfig.quickstart(["num_envs=0"])
