@@ -20,7 +20,12 @@ from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownCo
 from rl8_core.imports import class_provenance, import_object
 from specs import (
     FLOAT_DTYPES,
+    Box,
+    Composite,
+    Discrete,
     IOSpec,
+    MultiBinary,
+    MultiDiscrete,
     Spec,
     SpecDict,
     SpecError,
@@ -149,6 +154,7 @@ class RLModule(nn.Module):
             (mode, io): f"{type(self).__name__}.forward_{mode} {io}" for mode in MODES for io in ("input", "output")
         }
         # What ``_run`` needs per mode, in one lookup: (input spec, output spec, their contexts).
+        self._action_checks = _action_checks(action_spec)
         self._checks: dict[str, tuple[IOSpec | None, IOSpec | None, str, str]] = {
             mode: (
                 self._specs[mode, "input"],
@@ -276,20 +282,99 @@ class RLModule(nn.Module):
 
     def _run(self, mode: str, batch: TensorDictBase, fn: Callable[[TensorDictBase], TensorDictBase]) -> TensorDictBase:
         if is_checking():
-            in_spec, out_spec, in_context, out_context = self._checks[mode]
-            # Shared so that unbound dims (the batch dim ``b``) must agree between input and output.
-            bindings: dict[str, tuple[int, str]] = {}
-            # ``matches`` is the cheap test; ``check`` runs only to explain a mismatch.
-            if in_spec is not None and not in_spec.matches(batch, bindings):
-                check(in_spec, batch, context=in_context, bindings=bindings)
-            out = fn(self._preprocess(batch))
-            if out_spec is not None and not out_spec.matches(out, bindings):
-                check(out_spec, out, context=out_context, bindings=bindings)
-        else:
-            out = fn(self._preprocess(batch))
+            return self._run_checked(mode, batch, fn)
+        out = fn(self._preprocess(batch))
+        # The one test paid with checks off: anything else fails later with an obscure AttributeError.
+        if not isinstance(out, TensorDictBase):
+            raise self._not_a_tensordict(mode, out)
         if mode != "train":
             self._complete_actions(mode, out)
         return out
+
+    def _run_checked(
+        self, mode: str, batch: TensorDictBase, fn: Callable[[TensorDictBase], TensorDictBase]
+    ) -> TensorDictBase:
+        in_spec, out_spec, in_context, out_context = self._checks[mode]
+        # Shared so that unbound dims (the batch dim ``b``) must agree between input and output.
+        bindings: dict[str, tuple[int, str]] = {}
+        # ``matches`` is the cheap test; ``check`` runs only to explain a mismatch.
+        if in_spec is not None and not in_spec.matches(batch, bindings):
+            check(in_spec, batch, context=in_context, bindings=bindings)
+        out = fn(self._preprocess(batch))
+        if not isinstance(out, TensorDictBase):
+            raise self._not_a_tensordict(mode, out)
+        if out_spec is not None and not out_spec.matches(out, bindings):
+            check(out_spec, out, context=out_context, bindings=bindings)
+        if mode != "train":
+            self._complete_actions(mode, out)
+        return out
+
+    def _not_a_tensordict(self, mode: str, out: object) -> SpecError:
+        return SpecError(
+            [
+                Mismatch(
+                    "",
+                    "type",
+                    f"_forward_{mode} must return a TensorDict (tensordict.TensorDictBase), "
+                    f"got {type(out).__module__}.{type(out).__qualname__}",
+                )
+            ],
+            context=self._context[mode, "output"],
+        )
+
+    def check_actions(self, mode: str, actions: Any) -> None:
+        """Check acting ``actions`` against the action spec: dtype, shape ``[b, ...]`` and values.
+
+        ``evaluate`` calls it on checked steps, before the actions reach the env. Values of
+        ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` and integer ``Box`` leaves must lie in the
+        space; float ``Box`` values outside the bounds pass (Gaussian policies sample there and envs
+        clip). Not part of the forwards: it would more than double what a checked forward pays.
+
+        Args:
+            mode: ``exploration`` or ``inference``: the forward the actions came from (named in the error).
+            actions: ``[b, ...]`` tensor (a TensorDict for a ``Composite`` action spec).
+
+        Raises:
+            SpecError: Naming the module, the mode, and expected versus actual.
+
+        Examples:
+            >>> import torch
+            >>> from specs import Box, Discrete
+            >>> from catalogs import ActorCriticModule
+            >>> m = ActorCriticModule(Box((3,)), Discrete(2))
+            >>> m.check_actions("inference", torch.tensor([0, 2]))
+            Traceback (most recent call last):
+            ...
+            specs.errors.SpecError: ActorCriticModule.forward_inference output does not match its spec (1 mismatch):
+              - 'actions': value 2 outside Discrete(2) (range [0, 1]) (action spec Discrete(2))
+        """
+        bindings: dict[str, tuple[int, str]] = {}
+        spec, value_leaves = self._action_checks
+        if spec.matches(actions, bindings) and all(
+            _values_in(leaf, interval, actions if not path else actions.get(path))
+            for path, leaf, interval in value_leaves
+        ):
+            return
+        # Explain: the shape/dtype mismatches first, else the first value outside its leaf.
+        mismatches: list[Mismatch] = []
+        try:
+            check(spec, actions, bindings=bindings)
+        except SpecError as exc:
+            mismatches = [Mismatch(_join(Columns.ACTIONS, m.path), m.kind, m.message) for m in exc.mismatches]
+        for path, leaf, _ in [] if mismatches else value_leaves:
+            value = actions if not path else actions.get(path)
+            try:
+                leaf.validate(value)
+            except SpecError as exc:
+                where = _join(Columns.ACTIONS, ".".join(path))
+                mismatches = [Mismatch(_join(where, m.path), m.kind, m.message) for m in exc.mismatches]
+                break
+        if not mismatches:  # ``matches`` and ``check`` disagree: nothing to explain.
+            return
+        raise SpecError(
+            [Mismatch(m.path, m.kind, f"{m.message} (action spec {self.action_spec!r})") for m in mismatches],
+            context=self._context[mode, "output"],
+        )
 
     def _preprocess(self, batch: TensorDictBase) -> TensorDictBase:
         if self.obs_normalizer is None:
@@ -396,6 +481,60 @@ class RLModule(nn.Module):
         The specs come back as spec objects under ``observation_spec``/``action_spec``.
         """
         return module_dir.read_metadata(path)
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if path else prefix
+
+
+#: A leaf whose action values are checked: its path inside the actions, the spec, and the integer
+#: interval ``(low, high)`` that holds exactly its values for every element (``None``: use ``contains``).
+ValueCheck = tuple[tuple[str, ...], Spec, tuple[int, int] | None]
+
+
+def _action_checks(action_spec: Spec) -> tuple[IOSpec, list[ValueCheck]]:
+    """Return the dtype/shape spec of a batch of actions ``[b, ...]`` and the leaves whose values are checked.
+
+    Every leaf but a float ``Box`` has its values checked, keyed by its path inside the actions (``()``
+    for a leaf action spec).
+    """
+    leaves: list[ValueCheck] = []
+
+    def walk(spec: Spec, path: tuple[str, ...]) -> None:
+        if isinstance(spec, Composite):
+            for key, sub in spec.items():
+                walk(sub, (*path, key))
+        elif not (isinstance(spec, Box) and spec.dtype.is_floating_point):
+            leaves.append((path, spec, _interval(spec)))
+
+    walk(action_spec, ())
+    return action_spec.as_io_spec(("b",)), leaves
+
+
+def _interval(spec: Spec) -> tuple[int, int] | None:
+    """Return ``(low, high)`` if the values of ``spec`` are exactly the integers in it, the same for every element."""
+    if isinstance(spec, Discrete):
+        return spec.start, spec.start + spec.n - 1
+    if isinstance(spec, MultiBinary):
+        return 0, 1
+    if isinstance(spec, MultiDiscrete):
+        low, high = spec.start, spec.start + spec.nvec - 1
+    elif isinstance(spec, Box):
+        low, high = spec.low, spec.high
+    else:
+        return None
+    if bool((low == low.flatten()[0]).all()) and bool((high == high.flatten()[0]).all()):
+        return int(low.flatten()[0]), int(high.flatten()[0])
+    return None
+
+
+def _values_in(spec: Spec, interval: tuple[int, int] | None, x: torch.Tensor) -> bool:
+    """Return whether the values of ``x`` (dtype and shape already checked) lie in ``spec``."""
+    if interval is None or x.numel() == 0 or x.dtype == torch.bool:
+        return spec.contains(x)
+    # One pass and two scalars: several times cheaper than the spec's elementwise masks.
+    low, high = torch.aminmax(x)
+    return bool(low.item() >= interval[0]) and bool(high.item() <= interval[1])
 
 
 def _canonical(spec: IOSpec | Mapping[Any, Any] | None) -> IOSpec | None:

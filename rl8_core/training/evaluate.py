@@ -8,6 +8,7 @@ from tensordict import TensorDict
 from rl8_core.columns import Columns, Metrics
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule
+from rl8_core.training.config import CheckSpecs, spec_checks_on
 from specs import checking
 
 __all__ = ["evaluate"]
@@ -21,6 +22,7 @@ def evaluate(
     deterministic: bool = True,
     seed: int | None = None,
     max_steps: int = 1_000_000,
+    check_specs: CheckSpecs = "first",
 ) -> dict[str, float]:
     """Run ``episodes`` full episodes and return ``eval/*`` statistics of their returns.
 
@@ -34,9 +36,13 @@ def evaluate(
         deterministic: Use ``forward_inference``.
         seed: Seed for the env's reset.
         max_steps: Guard against envs that never end.
+        check_specs: Spec checks of the module's forward, as in training, with the step as the
+            iteration: ``first`` checks the first step, ``always`` every step, ``never`` none. A
+            checked step also checks the actions with ``RLModule.check_actions`` before the env gets them.
 
     Raises:
         RuntimeError: If the episodes do not finish within ``max_steps`` steps per env.
+        SpecError: If a checked step's input, output or actions do not match the module's specs.
     """
     n = env.num_envs
     device = next(module.parameters()).device
@@ -46,13 +52,19 @@ def evaluate(
     ep_length = torch.zeros(n, dtype=torch.int64, device=env.device)
     returns: list[float] = []
     lengths: list[int] = []
+    mode = "inference" if deterministic else "exploration"
     forward = module.forward_inference if deterministic else module.forward_exploration
     module.eval()
     obs = env.reset(seed=seed).get(Columns.OBS)
-    with torch.no_grad(), checking(False):
-        for _ in range(max_steps):
-            out = forward(TensorDict({Columns.OBS: obs.to(device)}, batch_size=[n]))
-            result = env.step(out.get(Columns.ACTIONS).to(env.device))
+    with torch.no_grad():
+        for step in range(max_steps):
+            checked = spec_checks_on(check_specs, step)
+            with checking(checked):
+                out = forward(TensorDict({Columns.OBS: obs.to(device)}, batch_size=[n]))
+            actions = out.get(Columns.ACTIONS)
+            if checked:
+                module.check_actions(mode, actions)
+            result = env.step(actions.to(env.device))
             ep_return += result.get(Columns.REWARDS)
             ep_length += 1
             done = result.get(Columns.TERMINATEDS) | result.get(Columns.TRUNCATEDS)

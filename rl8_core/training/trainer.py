@@ -176,6 +176,7 @@ class Trainer:
             episodes=episodes,
             deterministic=cfg.deterministic if deterministic is None else deterministic,
             seed=self.config.seed + 10_000 + self.iteration,
+            check_specs=self.config.check_specs,
         )
         if self.tracker is not None:
             self.tracker.log_metrics(result, step=self.env_steps)
