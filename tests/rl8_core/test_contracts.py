@@ -222,6 +222,35 @@ class Crashes(Linear):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
 
 
+class BatchNormed(Linear):
+    """Mixes rows in train mode only: BatchNorm normalises with the batch's statistics."""
+
+    def __init__(self, observation_spec: Spec) -> None:
+        super().__init__(observation_spec)
+        self.norm = nn.BatchNorm1d(self.output_dim)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        out: torch.Tensor = self.norm(super().forward(obs))
+        return out
+
+
+class Float64(Linear):
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(obs).double()
+
+
+class Dropped(Linear):
+    """Correct: dropout is random in train mode, but it does not mix rows."""
+
+    def __init__(self, observation_spec: Spec) -> None:
+        super().__init__(observation_spec)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        out: torch.Tensor = self.drop(super().forward(obs))
+        return out
+
+
 @pytest.mark.parametrize(
     ("encoder", "message"),
     [
@@ -234,6 +263,8 @@ class Crashes(Linear):
         (Detached, "the output does not require grad"),
         (NoOutputDim, "output_dim must be a positive int, got None"),
         (Crashes, "forward raised RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
+        (BatchNormed, "in train mode, row 0 of the features changes when the other rows of the batch change"),
+        (Float64, "features have dtype torch.float64, expected torch.float32"),
         (lambda spec: nn.Linear(2, 2), "built a Linear, not an Encoder"),
     ],
     ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", "factory"),
@@ -241,14 +272,17 @@ class Crashes(Linear):
 def test_check_encoder_catches(encoder: Callable[..., Any], message: str) -> None:
     with pytest.raises(AssertionError) as excinfo:
         check_encoder(encoder, {"box_vector": Box((4,))})
-    assert message in str(excinfo.value)
-    assert "on box_vector" in str(excinfo.value)
+    name = getattr(encoder, "__qualname__", "")
+    assert f"on box_vector: {message}" in str(excinfo.value)
+    if isinstance(encoder, type):
+        assert f"encoder {name} on box_vector" in str(excinfo.value)
 
 
 def test_check_encoder_accepts_a_correct_one_and_factories() -> None:
     assert check_encoder(Linear, [Box((2,)), Discrete(3)], width=5) == [Box((2,))]
     assert check_encoder(lambda spec: Linear(spec, width=2), [Box((2,))]) == [Box((2,))]
     assert len(check_encoder(Flat)) == 8
+    assert check_encoder(Dropped, [Box((4,))]) == [Box((4,))]
 
 
 def test_check_encoder_fails_when_it_accepts_no_spec() -> None:

@@ -1,4 +1,7 @@
-"""Each check of ``rl8_core.testing`` catches the planted bug it is meant for, and passes a correct component."""
+"""Each check of ``rl8_core.testing`` catches the planted bug it is meant for, and passes a correct component.
+
+The encoder cases live with the other broken encoders in ``test_contracts.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,80 +12,13 @@ from typing import Any
 import pytest
 import torch
 from tensordict import TensorDict, TensorDictBase
-from torch import nn
 
 from catalogs import ActorCriticModule
-from rl8_core import BatchedEnv, Encoder, RLModule
-from rl8_core.testing import check_algorithm, check_distribution, check_encoder, check_env
+from rl8_core import BatchedEnv, RLModule
+from rl8_core.testing import check_algorithm, check_distribution, check_env
 from rl8_plugins.algorithms.ppo import PPO, PPOConfig
 from rl8_plugins.distributions.categorical import Categorical
 from specs import Box, Discrete, Spec
-
-# --- encoders ---------------------------------------------------------------------------------
-
-
-class Linear(Encoder):
-    """A correct Box encoder."""
-
-    def __init__(self, observation_spec: Spec, *, width: int = 3) -> None:
-        if not isinstance(observation_spec, Box):
-            raise TypeError("Box only")
-        super().__init__(observation_spec)
-        self.output_dim = width
-        self.proj = nn.Linear(observation_spec.numel, width)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return self.proj(obs.flatten(1).float())
-
-
-class BatchNormed(Linear):
-    """Mixes rows in train mode only: BatchNorm normalises with the batch's statistics."""
-
-    def __init__(self, observation_spec: Spec) -> None:
-        super().__init__(observation_spec)
-        self.norm = nn.BatchNorm1d(self.output_dim)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out: torch.Tensor = self.norm(super().forward(obs))
-        return out
-
-
-class Float64(Linear):
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return super().forward(obs).double()
-
-
-class Dropped(Linear):
-    """Correct: dropout is random in train mode, but it does not mix rows."""
-
-    def __init__(self, observation_spec: Spec) -> None:
-        super().__init__(observation_spec)
-        self.drop = nn.Dropout(0.5)
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        out: torch.Tensor = self.drop(super().forward(obs))
-        return out
-
-
-@pytest.mark.parametrize(
-    ("encoder", "message"),
-    [
-        (BatchNormed, "in train mode, row 0 of the features changes when the other rows of the batch change"),
-        (Float64, "features have dtype torch.float64, expected torch.float32"),
-    ],
-    ids=["batch_norm", "float64"],
-)
-def test_check_encoder_catches(encoder: type[Encoder], message: str) -> None:
-    with pytest.raises(AssertionError) as excinfo:
-        check_encoder(encoder, {"box_vector": Box((4,))})
-    assert f"encoder {encoder.__qualname__} on box_vector: {message}" in str(excinfo.value)
-
-
-def test_check_encoder_passes_dropout_and_the_builtin_encoders() -> None:
-    assert check_encoder(Dropped, [Box((4,))]) == [Box((4,))]
-    # Built-ins (mlp, cnn, composite) are also run over every example spec in test_contracts.py.
-    assert check_encoder(Linear, [Box((2, 3))]) == [Box((2, 3))]
-
 
 # --- distributions ----------------------------------------------------------------------------
 
