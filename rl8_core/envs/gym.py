@@ -4,31 +4,251 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Mapping
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import gymnasium as gym
 import torch
 import tree
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.wrappers import FilterObservation
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core.columns import Columns
 from rl8_core.components.env import BatchedEnv
+from rl8_core.errors import ConfigError
 from rl8_core.imports import import_object
-from specs import Box, Composite, Spec, TensorSpec, from_gymnasium, from_numpy, to_numpy
+from specs import Box, Composite, Spec, TensorSpec, UnsupportedSpaceError, from_gymnasium, from_numpy, to_numpy
 
-__all__ = ["GymVectorEnv", "make_gymnasium_env"]
+__all__ = ["GymVectorEnv", "WrapperEntry", "make_gymnasium_env"]
 
 Vectorization = Literal["sync", "async"]
+#: One entry of ``wrappers``: an import path, a ``{wrapper: PATH, option: value}`` mapping, or a callable.
+WrapperEntry = str | Mapping[str, Any] | Callable[..., Any]
 _ActionLeaf = tuple[tuple[str, ...], torch.dtype, torch.Tensor | None, torch.Tensor | None]
+#: A checked wrapper: its index in ``wrappers``, its import path (or the callable) and its options.
+_Wrapper = tuple[int, str | Callable[..., Any], dict[str, Any]]
+
+_WRAPPER_EXAMPLE = (
+    "e.g. 'gymnasium.wrappers:FlattenObservation' or {wrapper: 'minigrid.wrappers:RGBImgObsWrapper', tile_size: 4}"
+)
+_SPACE_FIX = "env_config.wrappers (e.g. minigrid.wrappers:ImgObsWrapper or gymnasium.wrappers:FlattenObservation)"
+_SUPPORTED = "rl8 supports Box, Discrete, MultiDiscrete, MultiBinary, Dict and Tuple"
+#: Space kinds with a spec; one of them fails only for a value no spec holds (a boolean Box).
+_SPEC_KINDS = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
 
 
-def _make_env(env: str | Callable[..., gym.Env[Any, Any]], kwargs: Mapping[str, Any]) -> gym.Env[Any, Any]:
-    """Build one sub-env (module level, so that async workers can unpickle it)."""
-    if isinstance(env, str):
-        return gym.make(env, **kwargs)
-    return env(**kwargs)
+def _flat(text: str) -> str:
+    """Return ``text`` on one line (error messages from other libraries may span several)."""
+    return " ".join(text.split())
+
+
+def _wrapper_name(ref: str | Callable[..., Any]) -> str:
+    """Return how messages name a wrapper: its import path as given, or ``module:qualname``."""
+    if isinstance(ref, str):
+        return ref
+    return f"{getattr(ref, '__module__', '?')}:{getattr(ref, '__qualname__', type(ref).__name__)}"
+
+
+def _check_wrappers(wrappers: Sequence[WrapperEntry] | None) -> tuple[_Wrapper, ...]:
+    """Check ``wrappers`` up front (imports, callables, option names) and return them as plain data.
+
+    The plan keeps import paths as strings, so that the per-env constructor
+    pickles to async workers by value and each worker imports the wrapper itself.
+
+    Raises:
+        ConfigError: Naming ``env_config.wrappers[i]`` and the fix.
+    """
+    if wrappers is None:
+        return ()
+    if isinstance(wrappers, (str, Mapping)) or not isinstance(wrappers, Sequence):
+        raise ConfigError(
+            f"env_config.wrappers: expected a list of wrappers ({_WRAPPER_EXAMPLE}), got {wrappers!r}; "
+            f"write a single wrapper as a one-item list"
+        )
+    plan: list[_Wrapper] = []
+    for i, entry in enumerate(wrappers):
+        where = f"env_config.wrappers[{i}]"
+        ref: Any
+        if isinstance(entry, Mapping):
+            options = {str(k): v for k, v in entry.items() if k != "wrapper"}
+            ref = entry.get("wrapper")
+            if ref is None:
+                raise ConfigError(
+                    f"{where}: a mapping needs the key 'wrapper' with the wrapper's import path "
+                    f"(the other keys are its options), got keys {sorted(map(str, entry))}"
+                )
+        else:
+            ref, options = entry, {}
+        if isinstance(ref, str):
+            try:
+                obj = import_object(ref)
+            except ImportError as exc:
+                raise ConfigError(
+                    f"{where}: {_flat(str(exc))}; give the import path of a gymnasium wrapper ({_WRAPPER_EXAMPLE}) "
+                    f"and pip install the package that provides it"
+                ) from None
+        elif callable(ref):
+            obj = ref
+        else:
+            raise ConfigError(
+                f"{where}: expected an import path or a mapping with 'wrapper' ({_WRAPPER_EXAMPLE}), got {ref!r}"
+            )
+        if not callable(obj):
+            raise ConfigError(
+                f"{where}: {_wrapper_name(ref)} is not callable (it is a {type(obj).__name__}); "
+                f"name a gymnasium wrapper class or a function env -> env ({_WRAPPER_EXAMPLE})"
+            )
+        try:
+            signature = inspect.signature(obj)
+        except (TypeError, ValueError):  # no signature to check (some builtins); checked when applied
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(None, **options)
+            except TypeError as exc:
+                raise ConfigError(
+                    f"{where}: {_wrapper_name(ref)} rejects the options {options}: {exc}; "
+                    f"its parameters are {signature}"
+                ) from None
+        plan.append((i, ref, options))
+    return tuple(plan)
+
+
+def _check_drop_keys(drop_keys: Sequence[str] | None) -> tuple[str, ...]:
+    """Return ``drop_keys`` as a tuple of strings.
+
+    Raises:
+        ConfigError: Unless it is a list of strings.
+    """
+    if drop_keys is None:
+        return ()
+    if (
+        isinstance(drop_keys, str)
+        or not isinstance(drop_keys, Sequence)
+        or not all(isinstance(k, str) for k in drop_keys)
+    ):
+        raise ConfigError(
+            f"env_config.drop_keys: expected a list of observation keys (e.g. [mission]), got {drop_keys!r}"
+        )
+    return tuple(drop_keys)
+
+
+def _apply_wrappers(env: gym.Env[Any, Any], wrappers: tuple[_Wrapper, ...]) -> gym.Env[Any, Any]:
+    """Wrap ``env`` in each wrapper in order.
+
+    Raises:
+        ConfigError: If a wrapper rejects its options or the env it is given.
+    """
+    for i, ref, options in wrappers:
+        wrapper = import_object(ref) if isinstance(ref, str) else ref
+        try:
+            env = wrapper(env, **options)
+        except (TypeError, ValueError, AssertionError, NotImplementedError) as exc:
+            call = f"{_wrapper_name(ref)}(env{''.join(f', {k}={v!r}' for k, v in options.items())})"
+            reason = _flat(str(exc)) or type(exc).__name__
+            raise ConfigError(
+                f"env_config.wrappers[{i}]: {call} failed on the observation {_flat(repr(env.observation_space))}: "
+                f"{reason}; fix its options, or put a wrapper before it that turns the observation into one "
+                f"it takes (env_config.drop_keys applies after all wrappers)"
+            ) from exc
+    return env
+
+
+def _drop_keys(env: gym.Env[Any, Any], keys: tuple[str, ...]) -> gym.Env[Any, Any]:
+    """Remove the top-level ``keys`` from a ``Dict`` observation (``FilterObservation`` keeps the others).
+
+    Raises:
+        ConfigError: If the observation is not a ``Dict``, lacks one of ``keys``, or would be left empty.
+    """
+    if not keys:
+        return env
+    space = env.observation_space
+    if not isinstance(space, gym.spaces.Dict):
+        raise ConfigError(
+            f"env_config.drop_keys: {list(keys)} needs a Dict observation, but it is {_flat(repr(space))}"
+        )
+    present = list(space.spaces)
+    for key in keys:
+        if key not in space.spaces:
+            raise ConfigError(
+                f"env_config.drop_keys: the observation has no key {key!r}; its keys are {', '.join(present)}"
+            )
+    kept = [k for k in present if k not in keys]
+    if not kept:
+        raise ConfigError(f"env_config.drop_keys: {list(keys)} drops every key of the observation; keep at least one")
+    return FilterObservation(env, filter_keys=kept)
+
+
+def _find_unsupported(space: gym.Space[Any], path: str) -> tuple[str, gym.Space[Any], UnsupportedSpaceError] | None:
+    """Return the first leaf of ``space`` that no spec holds, as ``(path, leaf, error)``, or ``None``."""
+    children: list[tuple[str, gym.Space[Any]]]
+    if isinstance(space, gym.spaces.Dict):
+        children = [(f"{path}[{k!r}]", v) for k, v in space.spaces.items()]
+    elif isinstance(space, gym.spaces.Tuple):
+        children = [(f"{path}[{i}]", v) for i, v in enumerate(space.spaces)]
+    else:
+        try:
+            from_gymnasium(space)
+        except UnsupportedSpaceError as exc:
+            return path, space, exc
+        return None
+    for child_path, child in children:
+        found = _find_unsupported(child, child_path)
+        if found is not None:
+            return found
+    return None
+
+
+def _space_spec(space: gym.Space[Any], what: Literal["observation", "action"]) -> Spec:
+    """Convert an env's observation or action space to a spec.
+
+    Raises:
+        ConfigError: For a space no spec holds (``Text``, ``Graph``,
+            ``Sequence``, ...), in one line naming its path (``observation['mission']``)
+            and the config that fixes it: ``env_config.drop_keys`` for a key of a
+            ``Dict`` observation, ``env_config.wrappers`` otherwise.
+    """
+    try:
+        return from_gymnasium(space)
+    except UnsupportedSpaceError as exc:
+        found = _find_unsupported(space, what)
+        where: str = what
+        if found is None:  # the Dict or Tuple itself: empty, or a key with '.'
+            leaf, reason = space, _flat(str(exc))
+        else:
+            where, leaf, leaf_exc = found
+            if isinstance(leaf, _SPEC_KINDS):  # a kind with a spec, but this one has none (a bool Box)
+                reason = _flat(str(leaf_exc)).partition("has no spec: ")[2] or _flat(str(leaf_exc))
+            else:
+                reason = _SUPPORTED
+        fix = f"convert the {what} with {_SPACE_FIX}"
+        if what == "action":
+            fix = "convert the action with an action wrapper in env_config.wrappers"
+        elif isinstance(space, gym.spaces.Dict):
+            top = next((k for k in space.spaces if where.startswith(f"{what}[{k!r}]")), None)
+            if top is not None:
+                fix = f"drop the key with env_config.drop_keys: [{top}], or {fix}"
+        raise ConfigError(f"{where}: {_flat(repr(leaf))} is not supported ({reason}); {fix}") from exc
+
+
+def _make_env(
+    env: str | Callable[..., gym.Env[Any, Any]],
+    kwargs: Mapping[str, Any],
+    wrappers: tuple[_Wrapper, ...] = (),
+    drop_keys: tuple[str, ...] = (),
+) -> gym.Env[Any, Any]:
+    """Build one sub-env, wrap it and check its spaces (module level, so that async workers can unpickle it).
+
+    ``AsyncVectorEnv`` builds one env in the parent process first, so a
+    ``ConfigError`` from here reaches the caller in both vectorizations.
+    """
+    sub_env = gym.make(env, **kwargs) if isinstance(env, str) else env(**kwargs)
+    sub_env = _drop_keys(_apply_wrappers(sub_env, wrappers), drop_keys)
+    _space_spec(sub_env.observation_space, "observation")
+    _space_spec(sub_env.action_space, "action")
+    return sub_env
 
 
 def _write_row(batch: Any, i: int, value: Any) -> None:
@@ -75,12 +295,20 @@ class GymVectorEnv(BatchedEnv):
             Gaussian policies sample outside any bounds and many envs do not
             clip themselves; the unclipped action stays what the learner sees.
         env_kwargs: Keyword arguments for ``gymnasium.make`` (or the callable).
+        wrappers: Gymnasium wrappers applied to each sub-env in order, before
+            vectorization: import paths (``"gymnasium.wrappers:FlattenObservation"``),
+            ``{"wrapper": PATH, option: value, ...}`` mappings (the options are
+            keyword arguments) or callables ``env -> env``.
+        drop_keys: Top-level keys removed from a ``Dict`` observation after the
+            wrappers (e.g. MiniGrid's text ``mission``).
         vector_kwargs: Extra keyword arguments for ``SyncVectorEnv`` /
             ``AsyncVectorEnv`` (e.g. ``context="spawn"``); ``autoreset_mode``
             is fixed to ``SAME_STEP``.
 
     Raises:
         ValueError: For an unknown ``vectorization`` or a non-positive ``num_envs``.
+        ConfigError: For a wrapper that does not import or rejects its options,
+            a key of ``drop_keys`` the observation lacks, or a space no spec holds.
 
     Examples:
         >>> env = GymVectorEnv("CartPole-v1", num_envs=2, seed=0)
@@ -102,6 +330,8 @@ class GymVectorEnv(BatchedEnv):
         vectorization: Vectorization = "sync",
         clip_actions: bool = True,
         env_kwargs: Mapping[str, Any] | None = None,
+        wrappers: Sequence[WrapperEntry] | None = None,
+        drop_keys: Sequence[str] | None = None,
         vector_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if num_envs < 1:
@@ -118,15 +348,19 @@ class GymVectorEnv(BatchedEnv):
         # Observations are wrapped without a copy where dtypes agree, so on the CPU the
         # vector env must hand out fresh arrays; a transfer to another device copies anyway.
         vector_kwargs.setdefault("copy", self.device.type == "cpu")
-        env_fns = [functools.partial(_make_env, env, dict(env_kwargs or {})) for _ in range(self.num_envs)]
+        # Plain data (import paths, option dicts, key names): the constructor pickles to async workers.
+        make_one = functools.partial(
+            _make_env, env, dict(env_kwargs or {}), _check_wrappers(wrappers), _check_drop_keys(drop_keys)
+        )
+        env_fns = [make_one] * self.num_envs
         vector_cls = SyncVectorEnv if vectorization == "sync" else AsyncVectorEnv
         #: The wrapped gymnasium vector env.
         self.env: VectorEnv[Any, Any, Any] = vector_cls(
             env_fns, autoreset_mode=AutoresetMode.SAME_STEP, **vector_kwargs
         )
         self._single_observation_space = self.env.single_observation_space
-        self.observation_spec = from_gymnasium(self._single_observation_space).to(self.device)
-        self.action_spec = from_gymnasium(self.env.single_action_space).to(self.device)
+        self.observation_spec = _space_spec(self._single_observation_space, "observation").to(self.device)
+        self.action_spec = _space_spec(self.env.single_action_space, "action").to(self.device)
         self._batch_size = torch.Size([self.num_envs])
         self._action_leaves = self._plan_actions(self.action_spec)
         self._needs_reset = True
@@ -233,6 +467,8 @@ def make_gymnasium_env(
     factory: str | Callable[..., Any] | None = None,
     vectorization: Vectorization = "sync",
     clip_actions: bool = True,
+    wrappers: Sequence[WrapperEntry] | None = None,
+    drop_keys: Sequence[str] | None = None,
     **make_kwargs: Any,
 ) -> GymVectorEnv:
     """Build a ``GymVectorEnv`` from a gymnasium id or an env factory, with config-style options.
@@ -246,22 +482,43 @@ def make_gymnasium_env(
         num_envs: Number of sub-envs.
         seed: Env ``i`` is first reset with ``seed + i``.
         device: Where observations, rewards and flags are put.
-        id: A registered gymnasium id, built with ``gymnasium.make(id, **make_kwargs)``.
+        id: A registered gymnasium id, built with ``gymnasium.make(id, **make_kwargs)``;
+            gymnasium's ``"module:EnvId"`` form imports ``module`` first (in each
+            async worker too), for ids a package registers on import.
         factory: Instead of ``id``: a callable returning a ``gymnasium.Env``, or
             its import path (``"package.module:make_env"``); called with
             ``**make_kwargs``.
         vectorization: ``"sync"`` (one process) or ``"async"`` (a subprocess per env).
         clip_actions: Clip ``Box`` actions to the action space before stepping.
+        wrappers: Gymnasium wrappers applied to each sub-env in order, before
+            vectorization (``env_config.wrappers``): import paths or
+            ``{"wrapper": PATH, option: value}`` mappings; see ``GymVectorEnv``.
+        drop_keys: Top-level keys removed from a ``Dict`` observation after the
+            wrappers (``env_config.drop_keys``), e.g. MiniGrid's text ``mission``.
         **make_kwargs: Passed to ``gymnasium.make`` (or to ``factory``).
 
     Raises:
         ValueError: Unless exactly one of ``id`` and ``factory`` is given.
         TypeError: If ``factory`` does not resolve to a callable.
+        ConfigError: For a bad entry of ``wrappers`` or ``drop_keys``, or a space
+            no spec holds (the message names the fix).
 
     Examples:
         >>> env = make_gymnasium_env(num_envs=2, seed=0, id="Pendulum-v1", g=9.81)
         >>> env.action_spec
         Box((1,), low=-2.0, high=2.0, dtype=torch.float32)
+        >>> env.close()
+
+        Wrappers (a mapping passes options) and dropped keys, as ``env_config`` gives them:
+
+        >>> env = make_gymnasium_env(
+        ...     num_envs=2,
+        ...     id="CartPole-v1",
+        ...     wrappers=[{"wrapper": "gymnasium.wrappers:TimeAwareObservation", "flatten": False}],
+        ...     drop_keys=["time"],
+        ... )
+        >>> env.observation_spec
+        Composite({'obs': Box((4,), dtype=torch.float32)})
         >>> env.close()
     """
     if (id is None) == (factory is None):
@@ -284,4 +541,6 @@ def make_gymnasium_env(
         vectorization=vectorization,
         clip_actions=clip_actions,
         env_kwargs=make_kwargs,
+        wrappers=wrappers,
+        drop_keys=drop_keys,
     )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
+import importlib.util
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,8 +14,8 @@ import torch
 
 from rl8_core.components.env import BatchedEnv
 from rl8_core.envs.gym import make_gymnasium_env
-from rl8_core.errors import UnknownComponentError
-from rl8_core.imports import is_import_path
+from rl8_core.errors import ConfigError, UnknownComponentError
+from rl8_core.imports import distribution_of_module, is_import_path
 from rl8_core.plugins.registry import ComponentInfo, Registry, get_registry
 
 __all__ = ["GYMNASIUM_ID", "build_env", "make_env", "resolve_env"]
@@ -19,31 +23,144 @@ __all__ = ["GYMNASIUM_ID", "build_env", "make_env", "resolve_env"]
 #: The provenance ``plugin`` of an env named by a gymnasium id.
 GYMNASIUM_ID = "<gymnasium id>"
 
+#: What an import path's attribute part looks like (``Name`` or ``Outer.Inner``).
+_ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+#: What a registry name looks like; anything else an unknown ``env`` names is meant as a gymnasium id.
+_REGISTRY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_EXAMPLE_MODULE_ID = "minigrid:MiniGrid-Empty-5x5-v0"
+
+
+def _gymnasium_info(name: str, distribution: str | None = None, version: str | None = None) -> ComponentInfo:
+    """Return the component of a gymnasium id: ``make_gymnasium_env``, with the package that registered it."""
+    if distribution is None:
+        distribution, version = "gymnasium", gym.__version__
+    return ComponentInfo("env", name, make_gymnasium_env, GYMNASIUM_ID, distribution, version)
+
+
+def _close_ids(env_id: str) -> str:
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
+    return f"; close matches: {', '.join(close)}" if close else ""
+
+
+def _resolve_module_id(name: str) -> ComponentInfo:
+    """Resolve gymnasium's ``module:EnvId``: import ``module`` (which registers its envs), then find ``EnvId``.
+
+    Raises:
+        UnknownComponentError: In one line: ``module`` does not import (with the
+            ``pip install`` hint), or it registers no ``EnvId`` (with close matches).
+    """
+    module, _, env_id = name.partition(":")
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None and (module == missing or module.startswith(f"{missing}.")):
+            why = (
+                f"module {module!r} is not installed; pip install the package that provides it (pip install {missing})"
+            )
+        else:
+            why = f"importing module {module!r} failed: {' '.join(str(exc).split())}"
+        raise UnknownComponentError(f"env {name!r} is gymnasium's module:EnvId form, but {why}") from None
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise UnknownComponentError(
+            f"env {name!r}: importing module {module!r} did not register the gymnasium id {env_id!r} "
+            f"({' '.join(str(exc).split())}){_close_ids(env_id)}"
+        ) from None
+    return _gymnasium_info(name, *distribution_of_module(module))
+
+
+def _is_module_id(name: str) -> bool:
+    """Return whether ``name`` is gymnasium's ``module:EnvId`` rather than an import path.
+
+    An ``EnvId`` with ``-`` or ``/`` (``MiniGrid-Empty-5x5-v0``) can never be a
+    Python attribute, so such a name is a gymnasium id without trying to import it.
+    """
+    module, sep, attr = name.partition(":")
+    return bool(sep and module and attr) and not _ATTRIBUTE.match(attr)
+
+
+def _as_module_id(name: str) -> ComponentInfo | None:
+    """Return the gymnasium id an import path-like ``module:Name`` turned out to be, or ``None``.
+
+    Called when importing ``module:Name`` as an object failed: if ``module``
+    imports and thereby registers the gymnasium id ``Name`` (an id without a
+    version, such as ``Corridor``), the name is gymnasium's ``module:EnvId``.
+    """
+    module, sep, env_id = name.partition(":")
+    if not sep:
+        return None
+    try:
+        importlib.import_module(module)
+        gym.spec(env_id)
+    except (ImportError, gym.error.Error):
+        return None
+    return _gymnasium_info(name, *distribution_of_module(module))
+
+
+def _unknown_hint(name: str) -> str:
+    """Return how to name a gymnasium id that only a package's import registers, for an unknown ``name``."""
+    if _REGISTRY_NAME.match(name):
+        return ""
+    prefix = re.split(r"[-_/]", name, maxsplit=1)[0].lower()
+    try:
+        found = bool(prefix.isidentifier() and importlib.util.find_spec(prefix))
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return f" If the package {prefix!r} registers it, name it as {prefix}:{name} (gymnasium's module:EnvId form)."
+    return f" If a package registers it, name it as package:EnvId, e.g. {_EXAMPLE_MODULE_ID}."
+
 
 def resolve_env(name: str, registry: Registry) -> ComponentInfo:
     """Return the env factory a config's ``env`` names.
 
-    In this order: a registry name or an import path (``.``/``:``) is looked
-    up in the registry; any other name that gymnasium's registry knows
-    (``gymnasium.spec(name)``) is built by ``make_gymnasium_env`` with
-    ``id=name``. A registered env plugin therefore shadows a gymnasium id
-    of the same name.
+    In this order:
+
+    1. gymnasium's ``module:EnvId`` form, whose ``EnvId`` is no Python name
+       (``minigrid:MiniGrid-Empty-5x5-v0``): ``module`` is imported, which
+       registers its envs, and ``EnvId`` is built as a gymnasium id, as
+       ``gymnasium.make`` does;
+    2. a registry name or an import path (``.``/``:``) is looked up in the
+       registry; an import path ``module:Name`` whose ``Name`` the module does not
+       have, but registers as a gymnasium id on import, is that gymnasium id;
+    3. any other name that gymnasium's registry knows (``gymnasium.spec(name)``)
+       is built by ``make_gymnasium_env`` with ``id=name``. A registered env
+       plugin therefore shadows a gymnasium id of the same name.
 
     Raises:
-        UnknownComponentError: Neither a registered env nor a gymnasium id;
-            the message lists the registered names and the closest one.
+        UnknownComponentError: Neither a registered env nor a gymnasium id; the
+            message lists the registered names and the closest one, and for a
+            name shaped like a gymnasium id suggests the ``module:EnvId`` form
+            (gymnasium only knows the ids of packages that were imported). For
+            ``module:EnvId``: ``module`` does not import, or registers no ``EnvId``.
+
+    Examples:
+        >>> resolve_env("CartPole-v1", get_registry()).distribution
+        'gymnasium'
     """
+    if _is_module_id(name):
+        return _resolve_module_id(name)
     if is_import_path(name) or name in registry.names("env"):
-        return registry.info("env", name)
+        try:
+            return registry.info("env", name)
+        except ImportError:
+            info = _as_module_id(name)
+            if info is None:
+                raise
+            return info
     try:
         gym.spec(name)
     except gym.error.Error:
         try:
             registry.info("env", name)
         except UnknownComponentError as exc:
-            raise UnknownComponentError(f"{exc} It is not a registered gymnasium id either.") from None
+            raise UnknownComponentError(
+                f"{exc} It is not a registered gymnasium id either.{_unknown_hint(name)}"
+            ) from None
         raise
-    return ComponentInfo("env", name, make_gymnasium_env, GYMNASIUM_ID, "gymnasium", gym.__version__)
+    return _gymnasium_info(name)
 
 
 def build_env(
@@ -59,12 +176,19 @@ def build_env(
 
     Raises:
         TypeError: If the factory does not return a ``BatchedEnv``.
+        ConfigError: If the env rejects an ``env_config`` key it was passed.
     """
     info = resolve_env(name, registry or get_registry())
     kwargs = dict(env_config or {})
     if info.plugin == GYMNASIUM_ID:
         kwargs = {"id": name, **kwargs}
-    env = info.obj(num_envs=num_envs, seed=seed, device=torch.device(device), **kwargs)
+    try:
+        env = info.obj(num_envs=num_envs, seed=seed, device=torch.device(device), **kwargs)
+    except TypeError as exc:
+        # Options the factory passes on (``**kwargs``) reach a signature only here.
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ConfigError(f"env_config: env {name!r} ({info.source_text()}) rejects an option: {exc}") from exc
     if not isinstance(env, BatchedEnv):
         raise TypeError(f"env {name!r} ({info.source_text()}) returned {type(env).__name__}, not a BatchedEnv")
     return env, info
@@ -83,7 +207,9 @@ def make_env(
 
     A gymnasium id (``CartPole-v1``) is built with ``make_gymnasium_env``,
     ``env_config`` giving its options (``gymnasium.make`` keywords,
-    ``vectorization``, ``clip_actions``); see ``resolve_env`` for the order.
+    ``vectorization``, ``clip_actions``, ``wrappers``, ``drop_keys``); so is
+    gymnasium's ``module:EnvId`` (``minigrid:MiniGrid-Empty-5x5-v0``). See
+    ``resolve_env`` for the order.
 
     Examples:
         >>> env = make_env("cartpole", num_envs=2, seed=0)
