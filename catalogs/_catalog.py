@@ -5,11 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
+import torch
+
 from catalogs import _describe, _plan
 from catalogs._config import ModelConfig
 from catalogs._masking import find_action_mask_key, without_mask
 from catalogs._plan import ActionDistChoice, EncoderChoice, Rule
-from rl8_core import ComponentInfo, ConfigError, Distribution, Encoder, Registry, config_from_mapping, get_registry
+from rl8_core import (
+    ComponentInfo,
+    ConfigError,
+    Distribution,
+    Encoder,
+    PluginError,
+    Registry,
+    check_options,
+    config_from_mapping,
+    get_registry,
+)
 from specs import Composite, Spec
 
 __all__ = ["Catalog"]
@@ -30,6 +42,53 @@ def _planned(plan: _C | None, path: str, spec: Spec | None = None) -> _C | None:
     """Return the node of ``plan`` at ``path``; ``None`` if there is none (for ``spec``, when given)."""
     node = None if plan is None else _plan.find_choice(plan, path)
     return None if node is None or (spec is not None and spec is not node.spec) else node
+
+
+def _check_features(encoder: Encoder, spec: Spec, what: str) -> None:
+    """Run two random observations through ``encoder`` and compare the features with its ``output_dim``.
+
+    In eval mode and without gradient, so the check leaves no trace in running
+    statistics. A wrong ``output_dim`` otherwise surfaces as a matrix-size error
+    inside a head, naming no component.
+
+    Raises:
+        PluginError: Naming the encoder, its plugin, the declared and the real size.
+    """
+    obs = spec.rand((2,), generator=torch.Generator().manual_seed(0))
+    training = encoder.training
+    encoder.eval()
+    try:
+        with torch.no_grad():
+            out = encoder(obs)
+    except Exception as exc:
+        raise PluginError(f"{what} fails on two random observations of {_plan.short(spec)}: {exc}") from exc
+    finally:
+        encoder.train(training)
+    if not isinstance(out, torch.Tensor) or out.shape != (2, encoder.output_dim):
+        got = f"shape {list(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise PluginError(
+            f"{what} declares output_dim {encoder.output_dim} but returns features of {got} for 2 observations "
+            f"of {_plan.short(spec)}; its output_dim must be the size of the last feature dim, and features [b, d]"
+        )
+
+
+def _check_dist_options(
+    cls: type[Distribution], options: Mapping[str, Any], action_spec: Spec, path: str, info: ComponentInfo
+) -> None:
+    """Check a distribution's options by its signature, then by building one (for ``**config`` classes).
+
+    Raises:
+        ConfigError: Naming ``path``, the distribution and its plugin.
+    """
+    what = f"distribution {info.name!r} of plugin {info.source_text()}"
+    check_options(cls, options, path=path, what=what, reserved=("inputs", "action_spec", "leaves"))
+    if getattr(cls, "takes_leaf_dists", False):
+        return  # built with ``leaves`` by the module; its own options were checked above
+    try:
+        n = cls.required_inputs(action_spec, **options)
+        cls(torch.zeros(1, n), action_spec, **options)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {what} rejects these options: {exc}") from exc
 
 
 class Catalog:
@@ -103,6 +162,7 @@ class Catalog:
         self.config = config_from_mapping(self.config_class, model_config or {}, path="model_config")
         self._registry = registry
         self._resolved: dict[tuple[str, str], ComponentInfo] = {}
+        self._dist_options_checked = False
         self._mask_key = find_action_mask_key(self.config, observation_spec, action_spec)
         self._encoder_spec = without_mask(observation_spec, self._mask_key)
         _plan.check_paths(
@@ -268,6 +328,8 @@ class Catalog:
         else:
             origin = "the default options"
         kwargs = dict(options)
+        at = f" at {path!r} ({_plan.short(observation_spec)})" if path else ""
+        what = f"encoder {info.name!r} of plugin {info.source_text()}{at}"
         if getattr(info.obj, "takes_sub_encoders", False) and isinstance(observation_spec, Composite):
             if "encoders" in kwargs:
                 raise ConfigError(f"{origin}: 'encoders' is set by the catalog, not an option")
@@ -275,17 +337,19 @@ class Catalog:
                 key: self.build_encoder_at(f"{path}.{key}" if path else key, sub)
                 for key, sub in observation_spec.items()
             }
+        if options:
+            check_options(info.obj, options, path=origin, what=what, reserved=("observation_spec", "encoders"))
         try:
             encoder = info.obj(observation_spec, **kwargs)
         except TypeError as exc:
-            at = f" at {path!r} ({_plan.short(observation_spec)})" if path else ""
-            raise ConfigError(f"{origin} for encoder {info.name!r}{at}: {exc}") from exc
+            raise ConfigError(f"{origin} for {what}: {exc}") from exc
         if not isinstance(encoder, Encoder):
             raise TypeError(
                 f"encoder {info.name!r} ({info.source_text()}) returned {type(encoder).__name__}, not an Encoder"
             )
         if not isinstance(getattr(encoder, "output_dim", None), int):
             raise TypeError(f"encoder {info.name!r} ({info.source_text()}) did not set an int output_dim")
+        _check_features(encoder, observation_spec, what)
         return encoder
 
     # --- Action distributions ---------------------------------------------------------------
@@ -335,9 +399,19 @@ class Catalog:
         if not isinstance(self.action_spec, Composite):
             raise ConfigError(f"only a Composite action spec has leaf distributions, not {self.action_spec!r}")
         return {
-            path: (self._leaf_dist_cls(path), dict(_plan.dist_override(self.config, path).options))
+            path: (self._leaf_dist_cls(path), self._leaf_dist_options(path))
             for path in _plan.leaf_paths(self.action_spec)
         }
+
+    def _leaf_dist_options(self, path: str) -> dict[str, Any]:
+        """Return the options of the leaf distribution at ``path``, checked against the class."""
+        override = _plan.dist_override(self.config, path)
+        if override.options:
+            info = self.resolve("distribution", self.get_action_dist_name(path))
+            leaf_spec = _plan.sub_spec(self.action_spec, path)
+            where = f"{override.where}.action_dist_config"
+            _check_dist_options(self._leaf_dist_cls(path), override.options, leaf_spec, where, info)
+        return dict(override.options)
 
     def get_action_dist_config(self) -> Mapping[str, Any]:
         """Return the keyword options the action distribution is built with.
@@ -352,6 +426,10 @@ class Catalog:
         """
         config = self.config.action_dist_config
         cls = self.get_action_dist_cls()
+        if config and not self._dist_options_checked:
+            info = self.resolve("distribution", self.get_action_dist_name())
+            _check_dist_options(cls, config, self.action_spec, "model_config.action_dist_config", info)
+            self._dist_options_checked = True
         if not getattr(cls, "takes_leaf_dists", False):
             if self.config.leaf_action_dists:
                 raise ConfigError(

@@ -12,13 +12,14 @@ Examples:
 from __future__ import annotations
 
 from rl8_core.columns import Columns, Metrics
-from rl8_core.components.algorithm import Algorithm
+from rl8_core.components.algorithm import Algorithm, check_train_outputs
 from rl8_core.components.distribution import Distribution
 from rl8_core.components.encoder import ACTIVATIONS, Encoder, FlattenObs, build_mlp, get_activation
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import CatalogProtocol, RLModule, RLModuleSpec
 from rl8_core.components.normalizer import ObsNormalizer, RunningMeanStd
-from rl8_core.config import config_from_mapping, config_to_dict, describe_config, field_docs
+from rl8_core.components.returns import compute_gae
+from rl8_core.config import check_options, config_from_mapping, config_to_dict, describe_config, field_docs
 from rl8_core.envs.gym import GymVectorEnv, make_gymnasium_env
 from rl8_core.envs.make import make_env
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
@@ -101,6 +102,9 @@ __all__ = [
     "atomic_directory",
     "atomic_write_text",
     "build_mlp",
+    "check_options",
+    "check_train_outputs",
+    "compute_gae",
     "config_from_mapping",
     "config_to_dict",
     "describe_config",

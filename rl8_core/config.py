@@ -18,7 +18,15 @@ import yaml
 
 from rl8_core.errors import ConfigError
 
-__all__ = ["config_from_mapping", "config_to_dict", "describe_config", "field_docs", "parse_scalar", "read_number"]
+__all__ = [
+    "check_options",
+    "config_from_mapping",
+    "config_to_dict",
+    "describe_config",
+    "field_docs",
+    "parse_scalar",
+    "read_number",
+]
 
 T = TypeVar("T")
 
@@ -201,6 +209,74 @@ def config_from_mapping(cls: type[T], data: Mapping[str, Any], *, path: str = "c
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def check_options(
+    factory: Any,
+    options: Mapping[str, Any],
+    *,
+    path: str,
+    what: str,
+    reserved: Sequence[str] = (),
+    accepted: Sequence[str] = (),
+) -> None:
+    """Check a component's keyword ``options`` against what ``factory`` accepts, before it is called.
+
+    With a dataclass ``factory.config_class`` the options are validated into
+    it; otherwise against the signature of ``factory`` (a class's ``__init__``):
+    a key it does not take is an error naming ``path.key`` and the closest
+    known option (unless the factory takes ``**kwargs``), and a value that does
+    not fit the parameter's annotation is an error naming its type.
+    ``reserved`` are parameters the caller passes itself (``num_envs``,
+    ``observation_spec``), never options; ``accepted`` are options the caller
+    handles before ``factory`` (listed in messages, never passed here).
+
+    Raises:
+        ConfigError: One line: ``{path}.{key}``, ``what``, and the fix.
+
+    Examples:
+        >>> def make_grid(*, num_envs: int, size: int = 5, slippery: bool = False): ...
+        >>> check_options(make_grid, {"size": 8}, path="env_config", what="env 'grid'", reserved=["num_envs"])
+        >>> check_options(make_grid, {"slipery": True}, path="env_config", what="env 'grid'", reserved=["num_envs"])
+        Traceback (most recent call last):
+        ...
+        rl8_core.errors.ConfigError: env_config.slipery: env 'grid' takes no option 'slipery' (did you mean 'slippery'?); its options: size, slippery
+        >>> check_options(make_grid, {"size": "big"}, path="env_config", what="env 'grid'", reserved=["num_envs"])
+        Traceback (most recent call last):
+        ...
+        rl8_core.errors.ConfigError: env_config.size: expected int, got 'big' (str)
+    """  # noqa: E501
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of options for {what}, got {_value_text(options)}")
+    config_class = getattr(factory, "config_class", None)
+    if isinstance(config_class, type) and dataclasses.is_dataclass(config_class):
+        config_from_mapping(config_class, options, path=path)
+        return
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # builtins and C callables: nothing to check against
+        return
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    known = [*accepted] + [
+        name
+        for name, p in params.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in reserved and name not in accepted
+    ]
+    for key in options:
+        if key in reserved:
+            raise ConfigError(f"{path}.{key}: set by rl8-core for {what}, not an option")
+        if key not in known and not takes_any:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            listed = f"; its options: {', '.join(known)}" if known else "; it takes no options"
+            raise ConfigError(f"{path}.{key}: {what} takes no option {key!r}{hint}{listed}")
+    try:
+        hints = typing.get_type_hints(getattr(factory, "__init__") if isinstance(factory, type) else factory)  # noqa: B009
+    except Exception:
+        hints = {}
+    for key, value in options.items():
+        if key in hints:
+            _convert(hints[key], value, f"{path}.{key}")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

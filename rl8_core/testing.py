@@ -42,11 +42,11 @@ from typing import Any
 
 import cloudpickle
 import torch
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDictBase
 
 from rl8_core.columns import Columns
-from rl8_core.components.algorithm import Algorithm
-from rl8_core.components.distribution import Distribution
+from rl8_core.components.algorithm import Algorithm, check_train_outputs
+from rl8_core.components.distribution import Distribution, action_value_count, every_action_value
 from rl8_core.components.encoder import Encoder
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule
@@ -55,6 +55,7 @@ from rl8_core.imports import BUILTIN_DISTRIBUTION
 from rl8_core.plugins.registry import Registry, get_registry, using_registry
 from rl8_core.training.learner import Learner, LearnerConfig
 from rl8_core.training.runner import Runner
+from rl8_core.training.setup import default_module_of
 from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec
 
 __all__ = [
@@ -680,6 +681,8 @@ def check_algorithm(
     * ``algorithm_cls()`` builds from ``config_class`` defaults, and a config
       with an unknown key fails with a ``ConfigError`` naming the key;
     * ``num_epochs`` is a positive int and ``minibatch_size`` one or ``None``;
+    * the module declares every ``forward_train`` output that
+      ``train_output_specs()`` says the loss reads (``check_train_outputs``);
     * a rollout ``[t, n]`` collected by rl8-core's ``Runner`` postprocesses into
       a flat batch ``[b]``;
     * ``loss`` on that batch gives a finite scalar float tensor that requires
@@ -691,7 +694,7 @@ def check_algorithm(
     Args:
         algorithm_cls: The algorithm class (what an ``rl8_algorithms`` hook registers).
         module_class: Built as ``module_class(observation_spec, action_spec)``;
-            default: the module of ``algorithm_cls.default_module()``.
+            default: the module of ``algorithm_cls.default_module()``, else the default algorithm's.
         config: Options for ``algorithm_cls`` (a mapping validated into its
             ``config_class``); default: its defaults.
         env: An env factory, called as ``env(num_envs=..., seed=..., device="cpu")``;
@@ -738,13 +741,16 @@ def check_algorithm(
         f"minibatch_size is {size!r}, expected an int >= 1 or None",
     )
     if module_class is None:
-        module_class = _call(where, "default_module() (or pass module_class)", algorithm_cls.default_module)[0]
+        module_class = _call(
+            where, "default_module() (or pass module_class)", lambda: default_module_of(algorithm_cls, get_registry())
+        )[0]
     factory = env if env is not None else get_registry().get("env", "cartpole")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         built = factory(num_envs=num_envs, seed=SEED, device="cpu")
         try:
             module = module_class(built.observation_spec, built.action_spec)
+            _call(where, "train_output_specs() against the module", lambda: check_train_outputs(algorithm, module))
             rollout = Runner(built, module, horizon=horizon, seed=SEED).collect().clone()
         finally:
             built.close()
@@ -881,11 +887,11 @@ def _check_one_distribution(
     entropy = _call(where, "entropy()", dist.entropy)
     _require_per_sample(entropy, where, "entropy()")
 
-    rows = _value_count(spec)
+    rows = action_value_count(spec)
     if rows:
         # Every value of every discrete leaf, in one batch: a distribution with fewer inputs
         # than actions (too few logits) cannot give all of them a finite logp.
-        every = _every_value(spec, rows, gen)
+        every = every_action_value(spec, rows, gen)
         what = "logp of every valid action (does required_inputs count an input for each action?)"
         all_logp = _call(where, what, lambda: build(torch.randn(rows, n, generator=gen)).logp(every))
         _require_per_sample(all_logp, where, what, size=rows)
@@ -917,37 +923,6 @@ def _check_one_distribution(
     _require_close(clone.logp(sample), logp, where, "a cloudpickle round trip changed logp")
     _require_close(clone.entropy(), entropy, where, "a cloudpickle round trip changed entropy")
     _require(_equal(clone.deterministic_sample(), det), where, "a cloudpickle round trip changed the mode")
-
-
-def _value_count(spec: Spec) -> int:
-    """Return how many rows ``_every_value`` needs to cover every discrete value of ``spec`` (0: none)."""
-    if isinstance(spec, Discrete):
-        return spec.n
-    if isinstance(spec, MultiDiscrete):
-        return int(spec.nvec.max())
-    if isinstance(spec, MultiBinary):
-        return 2
-    if isinstance(spec, Composite):
-        return max((_value_count(leaf) for _, leaf in spec.leaves()), default=0)
-    return 0
-
-
-def _every_value(spec: Spec, rows: int, gen: torch.Generator) -> Any:
-    """Return ``rows`` actions where row ``k`` holds value ``k`` (clamped) of each discrete element.
-
-    Float leaves get random values in the spec.
-    """
-    k = torch.arange(rows)
-    if isinstance(spec, Discrete):
-        return (k.clamp(max=spec.n - 1) + spec.start).to(spec.dtype)
-    if isinstance(spec, MultiDiscrete):
-        k = k.reshape(rows, *([1] * len(spec.shape)))
-        return (torch.minimum(k, spec.nvec - 1) + spec.start).to(spec.dtype)
-    if isinstance(spec, MultiBinary):
-        return k.clamp(max=1).reshape(rows, *([1] * len(spec.shape))).expand(rows, *spec.shape).to(spec.dtype)
-    if isinstance(spec, Composite):
-        return TensorDict({key: _every_value(sub, rows, gen) for key, sub in spec.items()}, batch_size=[rows])
-    return spec.rand((rows,), generator=gen)
 
 
 def _name(obj: Any) -> str:

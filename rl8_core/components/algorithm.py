@@ -13,8 +13,9 @@ from tensordict import TensorDictBase
 from rl8_core.components.module import RLModule
 from rl8_core.config import config_from_mapping
 from rl8_core.errors import ConfigError
+from specs import SpecDict, TensorShape, format_path, to_path
 
-__all__ = ["Algorithm"]
+__all__ = ["Algorithm", "check_train_outputs"]
 
 
 class Algorithm(ABC):
@@ -31,8 +32,11 @@ class Algorithm(ABC):
     of ``config_class`` when it has them (``num_epochs >= 1``;
     ``minibatch_size >= 1``, or ``None`` for the whole batch), so
     ``algorithm_config.num_epochs`` works without overriding the properties;
-    without those fields they are 1 and ``None``. ``default_module`` has no
-    default: without an override, a config must name ``module``.
+    without those fields they are 1 and ``None``. ``default_module`` may
+    return ``None`` (the default): the run then uses the default algorithm's
+    module, the actor-critic module of the built-in plugins. ``train_output_specs``
+    declares what ``loss`` reads from ``forward_train``; the trainer checks
+    the module's output specs against it when the module is built.
 
     Args:
         config: An instance of ``config_class`` or a mapping validated into one.
@@ -86,13 +90,30 @@ class Algorithm(ABC):
             raise ConfigError(f"algorithm_config.minibatch_size: must be an int >= 1 or null, got {size!r}")
 
     @classmethod
-    def default_module(cls) -> tuple[type[RLModule], Callable[..., Any] | None]:
-        """Return ``(module_class, catalog_class)`` used when the config names none.
+    def default_module(cls) -> tuple[type[RLModule], Callable[..., Any] | None] | None:
+        """Return ``(module_class, catalog_class)`` used when the config names no ``module``.
 
-        Override it so a config may leave out ``module``; without an override a
-        config must name one, or training stops with a ``ConfigError``.
+        ``None`` (the default) means the default algorithm's module: with the
+        built-in plugins, the actor-critic module PPO trains, whose
+        ``forward_train`` returns ``action_dist_inputs`` and ``vf_preds``.
         """
-        raise NotImplementedError(f"{cls.__name__} has no default module; name one in the config")
+        return None
+
+    def train_output_specs(self) -> Mapping[str, TensorShape]:
+        """Return what ``loss`` reads from ``forward_train``'s output: ``{key: TensorShape}``.
+
+        The trainer compares it with the module's ``output_specs_train()`` when
+        the module is built, so a module that lacks a key the loss needs fails
+        there, naming the module, the key and the algorithm, not deep inside
+        ``loss``. Empty by default (nothing is checked).
+
+        Examples:
+            >>> from rl8_core import get_registry
+            >>> ppo = get_registry().get("algorithm", "ppo")()
+            >>> {key: spec.describe() for key, spec in ppo.train_output_specs().items()}
+            {'action_dist_inputs': '[b, a]', 'vf_preds': '[b]'}
+        """
+        return {}
 
     @property
     def num_epochs(self) -> int:
@@ -135,3 +156,52 @@ class Algorithm(ABC):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: B027 - stateless by default
         """Restore state returned by ``state_dict``."""
+
+
+def check_train_outputs(algorithm: Algorithm, module: RLModule, *, name: str | None = None) -> None:
+    """Check that ``module.forward_train`` declares every output ``algorithm.loss`` reads.
+
+    Compares ``algorithm.train_output_specs()`` with the module's
+    ``output_specs_train()``: each key must be declared, with the same number
+    of dims and a dtype both accept. A module that declares no train output
+    spec is not checked here (its outputs are checked when ``forward_train``
+    runs with checks on).
+
+    Raises:
+        ConfigError: Naming the module, the key and the algorithm, and the fix.
+
+    """
+    required = algorithm.train_output_specs()
+    declared = module.io_spec("train", "output")
+    if not required or not isinstance(declared, SpecDict):
+        return
+    who = f"algorithm {name!r} ({type(algorithm).__name__})" if name else type(algorithm).__name__
+    mod = type(module).__name__
+    for key, want in required.items():
+        path = to_path(key)
+        text = format_path(path)
+        have = declared.get(path)
+        if have is None:
+            raise ConfigError(
+                f"{mod}.forward_train does not return {text!r} {want.describe()}, which {who} reads in its loss; "
+                f"return it from _forward_train and declare it in output_specs_train, or leave module unset "
+                "to train the default module"
+            )
+        if not isinstance(have, TensorShape):
+            continue
+        ranks = (len(have.dims), len(want.dims))
+        if Ellipsis not in have.dims and Ellipsis not in want.dims and ranks[0] != ranks[1]:
+            raise ConfigError(
+                f"{mod}.forward_train declares {text!r} as {have.describe()} but {who} reads it as "
+                f"{want.describe()}; change output_specs_train and _forward_train to give {want.describe()}"
+            )
+        if have.dtype is not None and want.dtype is not None and not set(_dtypes(have)) & set(_dtypes(want)):
+            raise ConfigError(
+                f"{mod}.forward_train declares {text!r} with dtype {have!r} but {who} needs {want!r}; "
+                "return a dtype the algorithm accepts"
+            )
+
+
+def _dtypes(shape: TensorShape) -> tuple[torch.dtype, ...]:
+    dtype = shape.dtype
+    return dtype if isinstance(dtype, tuple) else (dtype,) if dtype is not None else ()

@@ -6,11 +6,11 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 
-from specs import Spec
+from specs import Composite, Discrete, MultiBinary, MultiDiscrete, Spec
 
-__all__ = ["Distribution"]
+__all__ = ["Distribution", "action_value_count", "every_action_value"]
 
 Actions = torch.Tensor | TensorDictBase
 
@@ -105,3 +105,46 @@ class Distribution(ABC):
     @abstractmethod
     def kl(self, other: Distribution) -> torch.Tensor:
         """Return ``KL(self || other)`` ``[b]`` for a distribution of the same class."""
+
+
+def action_value_count(spec: Spec) -> int:
+    """Return how many rows ``every_action_value`` needs to cover every discrete value of ``spec`` (0: none).
+
+    Examples:
+        >>> from specs import Discrete
+        >>> action_value_count(Discrete(3))
+        3
+    """
+    if isinstance(spec, Discrete):
+        return spec.n
+    if isinstance(spec, MultiDiscrete):
+        return int(spec.nvec.max())
+    if isinstance(spec, MultiBinary):
+        return 2
+    if isinstance(spec, Composite):
+        return max((action_value_count(leaf) for _, leaf in spec.leaves()), default=0)
+    return 0
+
+
+def every_action_value(spec: Spec, rows: int, gen: torch.Generator) -> Any:
+    """Return ``rows`` actions where row ``k`` holds value ``k`` (clamped) of each discrete element.
+
+    Float leaves get random values in the spec. A distribution whose inputs
+    cover fewer actions than the spec has cannot give every row a finite logp.
+
+    Examples:
+        >>> from specs import Discrete
+        >>> every_action_value(Discrete(3, start=1), 4, torch.Generator())
+        tensor([1, 2, 3, 3])
+    """
+    k = torch.arange(rows)
+    if isinstance(spec, Discrete):
+        return (k.clamp(max=spec.n - 1) + spec.start).to(spec.dtype)
+    if isinstance(spec, MultiDiscrete):
+        k = k.reshape(rows, *([1] * len(spec.shape)))
+        return (torch.minimum(k, spec.nvec - 1) + spec.start).to(spec.dtype)
+    if isinstance(spec, MultiBinary):
+        return k.clamp(max=1).reshape(rows, *([1] * len(spec.shape))).expand(rows, *spec.shape).to(spec.dtype)
+    if isinstance(spec, Composite):
+        return TensorDict({key: every_action_value(sub, rows, gen) for key, sub in spec.items()}, batch_size=[rows])
+    return spec.rand((rows,), generator=gen)

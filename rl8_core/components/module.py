@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, final
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 from torch import nn
 
 from rl8_core.checkpoints import module as module_dir
 from rl8_core.columns import Columns
-from rl8_core.components.distribution import Distribution
+from rl8_core.components.distribution import Distribution, action_value_count, every_action_value
 from rl8_core.components.normalizer import ObsNormalizer
 from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
 from rl8_core.imports import class_provenance, import_object
@@ -31,6 +31,7 @@ from specs import (
     SpecError,
     TensorShape,
     check,
+    checking,
     is_checking,
 )
 from specs.errors import Mismatch
@@ -164,6 +165,8 @@ class RLModule(nn.Module):
             )
             for mode in MODES
         }
+        if self.action_dist_cls is not None:
+            self._check_distribution_inputs()
 
     def setup(self) -> None:
         """Build layers (usually through ``self.catalog``). Called once by ``__init__``."""
@@ -376,6 +379,82 @@ class RLModule(nn.Module):
             context=self._context[mode, "output"],
         )
 
+    def _check_distribution_inputs(self) -> None:
+        """Check at build time that the distribution and the policy head agree on ``action_dist_inputs``.
+
+        The distribution is built from ``required_inputs`` inputs where each input
+        in turn dominates: its modes must lie in the action space (too many
+        inputs gives actions outside it) and every valid discrete action must get
+        a finite logp (too few inputs cannot). Then one batch of random
+        observations through ``_forward_exploration`` must give exactly that many
+        inputs. A mismatch is a ``PluginError`` naming the component and both sizes.
+        """
+        assert self.action_dist_cls is not None
+        spec, n = self.action_spec, self.num_action_dist_inputs
+        who = self._component_text("distribution", self.action_dist_cls)
+        gen = torch.Generator().manual_seed(0)
+        rows = max(n, action_value_count(spec), 1)
+        inputs = torch.randn(rows, n, generator=gen) + 10.0 * torch.eye(rows, n)
+        try:
+            dist = self.make_action_dist(inputs)
+            modes = dist.deterministic_sample()
+            self.check_actions("inference", modes)
+        except Exception as exc:
+            raise PluginError(
+                f"{who} with {n} action_dist_inputs (its required_inputs for {self.action_spec!r}) "
+                f"gives no valid action: {_first_line(exc)}; is required_inputs too large?"
+            ) from exc
+        if action_value_count(spec):
+            every = every_action_value(spec, rows, gen)
+            try:
+                finite = bool(torch.isfinite(dist.logp(every)).all())
+            except Exception:
+                finite = False
+            if not finite:
+                raise PluginError(
+                    f"{who} with {n} action_dist_inputs (its required_inputs for {self.action_spec!r}) "
+                    "cannot give every valid action a finite logp; is required_inputs too small "
+                    "(one input per action)?"
+                )
+        width = self._policy_width()
+        if width is not None and width != n:
+            raise PluginError(
+                f"{type(self).__name__}'s policy head gives {width} action_dist_inputs but {who} needs {n} "
+                f"for {self.action_spec!r} (its required_inputs); size the head with self.num_action_dist_inputs"
+            )
+
+    def _policy_width(self) -> int | None:
+        """Return the width of ``action_dist_inputs`` for two random observations, or ``None`` if not measurable."""
+        in_spec = self._specs["exploration", "input"]
+        if not isinstance(in_spec, SpecDict) or set(in_spec) != {(Columns.OBS,)}:
+            return None  # inputs beyond ``obs`` (e.g. recurrent state) are checked when the forward runs
+        obs = self.observation_spec.rand((2,), generator=torch.Generator().manual_seed(0))
+        batch = TensorDict({Columns.OBS: obs}, batch_size=[2])
+        training = self.training
+        self.eval()
+        try:
+            with torch.no_grad(), checking(False):
+                out = self._forward_exploration(self._preprocess(batch))
+        except Exception as exc:
+            exc.add_note(f"while building {type(self).__name__}: two random observations through _forward_exploration")
+            raise
+        finally:
+            self.train(training)
+        if not isinstance(out, TensorDictBase) or Columns.ACTION_DIST_INPUTS not in out:
+            return None
+        return int(out.get(Columns.ACTION_DIST_INPUTS).shape[-1])
+
+    def _component_text(self, kind: str, obj: Any) -> str:
+        """Name a component for messages: registry name and plugin when the catalog resolved it, else its class."""
+        path = f"{obj.__module__}:{obj.__qualname__}"
+        for record in self.components():
+            if record.get("kind") == kind and record.get("object") == path:
+                dist = f" ({record['distribution']} {record['version']})" if record.get("distribution") else ""
+                return f"{kind} {record['name']!r} of plugin {record['plugin']!r}{dist}"
+        origin = class_provenance({kind: obj})[0]
+        dist = f" ({origin['distribution']} {origin['version']})" if origin["distribution"] else ""
+        return f"{kind} {path}{dist}"
+
     def _preprocess(self, batch: TensorDictBase) -> TensorDictBase:
         if self.obs_normalizer is None:
             return batch
@@ -417,8 +496,11 @@ class RLModule(nn.Module):
         """Load a state returned by ``get_state`` (strict: every key must match)."""
         self.load_state_dict(state, strict=True)
 
-    def save_to_path(self, path: str | Path) -> Path:
+    def save_to_path(self, path: str | Path, *, state: Mapping[str, torch.Tensor] | None = None) -> Path:
         """Save class, specs, config and weights to the directory ``path``.
+
+        ``state`` saves those weights instead of the current ones (a snapshot
+        taken earlier by ``get_state``, cloned).
 
         The directory is replaced atomically. ``RLModule.from_checkpoint(path)``
         restores the module in a fresh process. Classes that cannot be imported
@@ -445,7 +527,8 @@ class RLModule(nn.Module):
             "components": self.components(),
             "classes": class_provenance({"module_class": type(self), "catalog_class": self.catalog_class}),
         }
-        return module_dir.save_module_dir(path, constructor=constructor, metadata=metadata, state=self.state_dict())
+        weights = dict(self.state_dict()) if state is None else dict(state)
+        return module_dir.save_module_dir(path, constructor=constructor, metadata=metadata, state=weights)
 
     @classmethod
     def from_checkpoint(
@@ -481,6 +564,14 @@ class RLModule(nn.Module):
         The specs come back as spec objects under ``observation_spec``/``action_spec``.
         """
         return module_dir.read_metadata(path)
+
+
+def _first_line(exc: BaseException) -> str:
+    """Say what ``exc`` found in one line (a ``SpecError``'s mismatches, else its type and first line)."""
+    if isinstance(exc, SpecError):
+        return "; ".join(str(m) for m in exc.mismatches)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def _join(prefix: str, path: str) -> str:

@@ -51,9 +51,9 @@ class Runner:
         env: The batched env to step.
         module: Acts through ``forward_exploration``.
         horizon: Steps per env per rollout.
-        check_specs: ``first`` checks the module's specs during the first
-            rollout only (a mistake shows at once, then it costs nothing),
-            ``always`` or ``never``.
+        check_specs: ``first`` checks the module's specs, and its actions
+            against the action spec, during the first rollout only (a mistake
+            shows at once, then it costs nothing), ``always`` or ``never``.
         seed: Seed of the env's first reset.
         autocast: Returns the context the acting forwards run in (e.g. bf16
             autocast); by default none.
@@ -121,11 +121,14 @@ class Runner:
         device = next(module.parameters()).device
         move = device != self.device
         steps: list[TensorDictBase] = []
-        with torch.no_grad(), checking(spec_checks_on(self.check_specs, self._rollouts)), self.autocast():
+        checks = spec_checks_on(self.check_specs, self._rollouts)
+        with torch.no_grad(), checking(checks), self.autocast():
             for _ in range(self.horizon):
                 obs = self._obs.to(device) if move else self._obs
                 out = module.forward_exploration(TensorDict({Columns.OBS: obs}, batch_size=batch_size))
                 actions = out.get(Columns.ACTIONS)
+                if checks:  # before the env sees them: dtype, shape and discrete ranges of the action spec
+                    module.check_actions("exploration", actions)
                 result = env.step(actions.to(self.device) if move else actions)
                 self._obs = result.get(Columns.OBS)
                 if move:

@@ -7,23 +7,27 @@ algorithm, module and catalog a config means.
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.envs.registration import load_env_creator
 
 from rl8_core.components.algorithm import Algorithm
 from rl8_core.components.module import RLModule
-from rl8_core.config import config_from_mapping
+from rl8_core.config import check_options, config_from_mapping
+from rl8_core.envs.make import GYMNASIUM_ID, resolve_env
 from rl8_core.errors import ConfigError
 from rl8_core.imports import import_object
 from rl8_core.plugins.registry import ComponentInfo, Registry
 from rl8_core.training.config import TrainConfig
 
-__all__ = ["TrainParts", "resolve_device", "resolve_parts", "seed_everything", "set_num_threads"]
+__all__ = ["TrainParts", "default_module_of", "resolve_device", "resolve_parts", "seed_everything", "set_num_threads"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ def resolve_parts(config: TrainConfig, registry: Registry) -> TrainParts:
     """Resolve a config's algorithm, module and catalog, and validate their option sections.
 
     The module is ``config.module`` if named, else the algorithm's
-    ``default_module()``; the catalog is ``config.catalog`` if named, else the
+    ``default_module()``, else (``None``) the default algorithm's, which with the
+    built-in plugins is the actor-critic module; the catalog is ``config.catalog`` if named, else the
     algorithm's default catalog when the module is the default too, else
     ``None`` (the module class's own ``default_catalog_class``). A typo deep in
     ``algorithm_config`` or ``model_config`` fails here, before any env starts.
@@ -62,8 +67,8 @@ def resolve_parts(config: TrainConfig, registry: Registry) -> TrainParts:
     Raises:
         UnknownComponentError: For an unknown algorithm.
         ConfigError: For invalid ``algorithm_config`` or ``model_config`` options, a
-            ``module`` that is not an ``RLModule`` subclass, or no ``module`` for an
-            algorithm without a ``default_module()``.
+            ``module`` that is not an ``RLModule`` subclass, or no ``module`` when
+            neither the algorithm nor the default algorithm has a default module.
         ImportError: For a ``module``/``catalog`` import path that does not import.
 
     Examples:
@@ -77,24 +82,84 @@ def resolve_parts(config: TrainConfig, registry: Registry) -> TrainParts:
     alg_config = config_from_mapping(alg_cls.config_class, config.algorithm_config, path="algorithm_config")
     catalog_class: Callable[..., Any] | None
     if config.module is None:
-        try:
-            module_class, catalog_class = alg_cls.default_module()
-        except NotImplementedError as exc:
-            raise ConfigError(
-                f"module: algorithm {config.algorithm!r} ({alg_cls.__name__}) has no default module; name an "
-                "RLModule subclass with --set module=package.module:Class (or module: in the config file), "
-                "or override default_module() in the algorithm plugin"
-            ) from exc
+        module_class, catalog_class = default_module_of(alg_cls, registry, name=config.algorithm)
     else:
         module_class, catalog_class = import_object(config.module), None
         if not (isinstance(module_class, type) and issubclass(module_class, RLModule)):
             raise ConfigError(f"module: {config.module!r} is not an RLModule subclass")
+    _check_env_config(config, registry)
     if config.catalog is not None:
         catalog_class = import_object(config.catalog)
     model_config_class = getattr(catalog_class or module_class.default_catalog_class, "config_class", None)
     if model_config_class is not None:
         config_from_mapping(model_config_class, config.model_config, path="model_config")
     return TrainParts(algorithm, alg_config, module_class, catalog_class)
+
+
+def _check_env_config(config: TrainConfig, registry: Registry) -> None:
+    """Check ``env_config`` against the env factory's signature, before any env starts.
+
+    For a gymnasium id the options ``make_gymnasium_env`` does not name go to
+    ``gymnasium.make``, so they are checked against it and the id's entry point.
+    """
+    info = resolve_env(config.env, registry)
+    if info.plugin != GYMNASIUM_ID:
+        what = f"env {info.name!r} of plugin {info.source_text()}"
+        check_options(info.obj, config.env_config, path="env_config", what=what, reserved=_ENV_ARGS)
+        return
+    what = f"gymnasium env {config.env!r}"
+    own = inspect.signature(info.obj).parameters
+    named = {k: v for k, v in config.env_config.items() if k in own}
+    check_options(info.obj, named, path="env_config", what=what, reserved=(*_ENV_ARGS, "id"))
+    rest = {k: v for k, v in config.env_config.items() if k not in own}
+    if not rest or "factory" in named:
+        return
+    try:
+        spec = gym.spec(config.env.rpartition(":")[2])  # ``module:EnvId``: resolve_env imported the module
+        entry_point = spec.entry_point
+        creator = entry_point if callable(entry_point) else load_env_creator(str(entry_point))
+    except Exception:  # resolved only by gymnasium.make (e.g. a module to import first): it reports there
+        return
+    # Options ``gymnasium.make`` takes itself, then those of the env it builds.
+    make_options = [k for k in inspect.signature(gym.make).parameters if k not in ("id", "kwargs")]
+    env_options = {k: v for k, v in rest.items() if k not in make_options}
+    known = [k for k in own if k not in (*_ENV_ARGS, "id", "make_kwargs")] + make_options
+    check_options(creator, env_options, path="env_config", what=what, reserved=("self",), accepted=known)
+
+
+#: What rl8-core passes to every env factory itself.
+_ENV_ARGS = ("num_envs", "seed", "device")
+
+
+def default_module_of(
+    alg_cls: type[Algorithm], registry: Registry, *, name: str | None = None
+) -> tuple[type[RLModule], Callable[..., Any] | None]:
+    """Return ``(module_class, catalog_class)`` for an algorithm whose config names no module.
+
+    The algorithm's ``default_module()``, else the default algorithm's (with the
+    built-in plugins, the actor-critic module and catalog).
+
+    Raises:
+        ConfigError: If neither has one (e.g. the built-in ``ppo`` is disabled).
+
+    Examples:
+        >>> from rl8_core import get_registry
+        >>> module, catalog = default_module_of(get_registry().get("algorithm", "ppo"), get_registry())
+        >>> module.__name__, catalog.__name__
+        ('ActorCriticModule', 'ActorCriticCatalog')
+    """
+    name = name or alg_cls.__name__
+    default = alg_cls.default_module()
+    fallback = TrainConfig.algorithm
+    if default is None and name != fallback and fallback in registry.names("algorithm"):
+        default = registry.get("algorithm", fallback).default_module()
+    if default is None:
+        raise ConfigError(
+            f"module: algorithm {name!r} ({alg_cls.__name__}) has no default module and neither has the "
+            f"default algorithm {fallback!r}; name an RLModule subclass with --set module=package.module:Class "
+            "(or module: in the config file), or return one from the algorithm's default_module()"
+        )
+    return default
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -11,6 +11,7 @@ from typing import Any
 
 from rl8_core.checkpoints import run as run_dir
 from rl8_core.columns import Metrics
+from rl8_core.components.algorithm import check_train_outputs
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule, RLModuleSpec
 from rl8_core.envs.make import build_env
@@ -76,6 +77,7 @@ class Trainer:
             registry=self.registry,
         )
         self.module: RLModule = spec.build().to(self.device)
+        check_train_outputs(self.algorithm, self.module, name=parts.algorithm.name)
         self.learner = Learner(self.module, self.algorithm, config.learner)
         self.runner = Runner(
             self.env,

@@ -10,7 +10,8 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from catalogs import ActorCriticCatalog, ActorCriticModule
-from rl8_core import Algorithm, Columns, RLModule, RunningMeanStd, Schedule, hookimpl
+from rl8_core import Algorithm, Columns, RLModule, RunningMeanStd, Schedule, compute_gae, hookimpl
+from specs import FLOAT_DTYPES, TensorShape
 
 __all__ = ["PPO", "PPOConfig", "compute_gae", "rl8_algorithms"]
 
@@ -61,43 +62,6 @@ class PPOConfig:
             raise ValueError(f"dual_clip must be > 1, got {self.dual_clip}")
 
 
-def compute_gae(
-    rewards: torch.Tensor,
-    values: torch.Tensor,
-    next_values: torch.Tensor,
-    terminateds: torch.Tensor,
-    truncateds: torch.Tensor,
-    *,
-    gamma: float,
-    gae_lambda: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``(advantages, value_targets)`` ``[t, n]`` by generalised advantage estimation.
-
-    ``next_values[t]`` is the value of the observation step ``t`` led to (the
-    final observation where an episode ended). A termination contributes no
-    bootstrap; a truncation bootstraps from ``next_values``; either ends the
-    recursion, so advantages never leak across episodes (Schulman et al., 2016,
-    eq. 16, with the time-limit handling of Pardo et al., 2018).
-
-    Examples:
-        >>> z = torch.zeros(2, 1, dtype=torch.bool)
-        >>> adv, tgt = compute_gae(torch.ones(2, 1), torch.zeros(2, 1), torch.zeros(2, 1), z, z,
-        ...                        gamma=0.5, gae_lambda=1.0)
-        >>> adv.squeeze(1).tolist()
-        [1.5, 1.0]
-    """
-    not_terminal = (~terminateds).to(values.dtype)
-    not_done = (~(terminateds | truncateds)).to(values.dtype)
-    deltas = rewards + gamma * next_values * not_terminal - values
-    advantages = torch.empty_like(values)
-    last = torch.zeros_like(values[0])
-    discount = gamma * gae_lambda
-    for t in range(values.shape[0] - 1, -1, -1):
-        last = deltas[t] + discount * not_done[t] * last
-        advantages[t] = last
-    return advantages, advantages + values
-
-
 class PPO(Algorithm):
     """Clipped-surrogate PPO with GAE, value clipping, dual clip, entropy bonus and target-KL stop.
 
@@ -126,15 +90,12 @@ class PPO(Algorithm):
         """Return the actor-critic module and catalog."""
         return ActorCriticModule, ActorCriticCatalog
 
-    @property
-    def num_epochs(self) -> int:
-        """Passes over each rollout."""
-        return self.config.num_epochs
-
-    @property
-    def minibatch_size(self) -> int | None:
-        """Samples per gradient step (``None``: whole rollout)."""
-        return self.config.minibatch_size
+    def train_output_specs(self) -> dict[str, TensorShape]:
+        """The loss reads ``action_dist_inputs [b, a]`` and ``vf_preds [b]`` from ``forward_train``."""
+        return {
+            Columns.ACTION_DIST_INPUTS: TensorShape("b, a", dtype=FLOAT_DTYPES),
+            Columns.VF_PREDS: TensorShape("b", dtype=FLOAT_DTYPES),
+        }
 
     def on_iteration_start(self, env_steps: int) -> None:
         """Apply the clip-range and entropy schedules."""

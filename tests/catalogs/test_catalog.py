@@ -374,9 +374,15 @@ def test_actor_critic_keys_are_unknown_to_the_base_catalog() -> None:
     assert ActorCriticCatalog(Box((4,)), Discrete(2), {"shared_encoder": True}).config.shared_encoder
 
 
-def test_bad_encoder_config_names_the_encoder() -> None:
-    with pytest.raises(ConfigError, match=r"model_config\.encoder_config for encoder 'mlp': .*'hidens'"):
+def test_bad_encoder_config_names_the_key_the_encoder_and_the_closest_option() -> None:
+    with pytest.raises(ConfigError) as info:
         Catalog(Box((4,)), Discrete(2), {"encoder_config": {"hidens": [8]}}).build_encoder()
+    assert str(info.value) == (
+        "model_config.encoder_config.hidens: encoder 'mlp' of plugin 'mlp' (rl8-core 0.1.0) takes no option "
+        "'hidens' (did you mean 'hiddens'?); its options: hiddens, activation"
+    )
+    with pytest.raises(ConfigError, match=r"^model_config\.encoder_config\.hiddens\[0\]: expected int, got 'wide'"):
+        Catalog(Box((4,)), Discrete(2), {"encoder_config": {"hiddens": ["wide"]}}).build_encoder()
 
 
 def test_distribution_that_does_not_support_the_action_spec() -> None:

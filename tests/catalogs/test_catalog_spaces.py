@@ -324,6 +324,7 @@ def test_a_sub_composite_can_get_its_own_encoder(registry: Registry) -> None:
     assert isinstance(enc, CompositeEncoder)
     recorder = enc.encoders[0]
     assert isinstance(recorder, KeyRecorder)
+    recorder.seen.clear()  # the build-time feature-size checks ran it
     enc(obs.rand((2,)))
     assert recorder.seen == [["mode", "pos"]]
 
@@ -460,7 +461,11 @@ def test_a_leaf_distribution_must_support_its_leaf(registry: Registry) -> None:
 
 def test_bad_options_for_a_leaf_encoder_name_the_path() -> None:
     obs = Composite({"image": GRID, "v": Box((2,))})
-    with pytest.raises(ConfigError, match=r"leaf_encoders\['image'\]\.encoder_config for encoder 'cnn' at 'image'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^model_config\.leaf_encoders\['image'\]\.encoder_config\.hidens: encoder 'cnn' of plugin 'cnn' "
+        r"\(rl8-core [^)]*\) at 'image' \(Box.*\) takes no option 'hidens' \(did you mean 'hidden'\?\)",
+    ):
         Catalog(obs, Discrete(2), {"leaf_encoders": {"image": {"encoder_config": {"hidens": 3}}}}).build_encoder()
     with pytest.raises(ConfigError, match=r"model_config\.encoder_config: 'encoders' is set by the catalog"):
         Catalog(obs, Discrete(2), {"encoder_config": {"encoders": {}}}).build_encoder()
@@ -555,6 +560,9 @@ def test_the_encoder_never_sees_the_mask(registry: Registry) -> None:
     encoder = module.pi_encoder
     assert isinstance(encoder, KeyRecorder)
     assert encoder.observation_spec == Composite({"obs": Box((3,))})
+    assert encoder.seen  # the build-time checks ran it too
+    assert all(keys == ["obs"] for keys in encoder.seen)
+    encoder.seen.clear()
     batch = _batch(module.observation_spec)
     module.forward_train(batch)
     module.forward_exploration(batch)

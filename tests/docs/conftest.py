@@ -11,18 +11,21 @@ Conventions a docs page may use (each an HTML comment, invisible when rendered):
   package installed (checked by ``test_plugin_package.py``).
 * ``<!-- requires: acme-rl8 -->`` anywhere in a page: the page's examples run
   with ``examples/plugin_package`` really installed (pip) and on ``sys.path``.
-* A block whose first line is ``# file: PATH`` shows the file ``PATH`` of
-  ``examples/plugin_package``: it must equal that file (without the first
-  line) and is not run, because that package is installed and tested as a whole.
+* A block whose first line is ``# file: PACKAGE/PATH`` shows the file ``PATH``
+  of the example package ``examples/PACKAGE`` (``plugin_package/pyproject.toml``,
+  ``a2c_package/acme_a2c/__init__.py``): it must equal that file (without the
+  first line) and is not run, because that package is installed and tested as a whole.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +36,11 @@ from rl8_core.testing import install_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-EXAMPLE_PACKAGE = ROOT / "examples" / "plugin_package"
+EXAMPLES = ROOT / "examples"
+#: acme-rl8: an encoder and a distribution.
+EXAMPLE_PACKAGE = EXAMPLES / "plugin_package"
+#: acme-a2c: an algorithm.
+A2C_PACKAGE = EXAMPLES / "a2c_package"
 
 _FENCE = re.compile(r"^```([\w+-]*)\s*$")
 _DIRECTIVE = re.compile(r"^<!--\s*(skip|output|excerpt:[^>]*?|requires:[^>]*?)\s*-->\s*$")
@@ -143,7 +150,7 @@ def docs_mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @dataclass(frozen=True)
 class AcmeInstall:
-    """``examples/plugin_package`` installed by pip."""
+    """An example package (``examples/plugin_package``, ``examples/a2c_package``) installed by pip."""
 
     #: The copy pip built from (its tests are run from here).
     source: Path
@@ -151,16 +158,15 @@ class AcmeInstall:
     target: Path
 
 
-@pytest.fixture(scope="session")
-def acme_install(tmp_path_factory: pytest.TempPathFactory) -> AcmeInstall:
-    """Install ``examples/plugin_package`` (acme-rl8) with pip into a temporary target.
+def _install_example(tmp_path_factory: pytest.TempPathFactory, package: Path) -> AcmeInstall:
+    """Install the example ``package`` with pip into a temporary target, from a copy of it.
 
-    ``source`` is a copy of the example, so that running its own tests writes
-    nothing into the repository either.
+    The copy is what ``source`` names, so that running the package's own tests
+    writes nothing into the repository either.
     """
-    source = tmp_path_factory.mktemp("acme_src") / "plugin_package"
-    shutil.copytree(EXAMPLE_PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    target = tmp_path_factory.mktemp("acme_site")
+    source = tmp_path_factory.mktemp(f"{package.name}_src") / package.name
+    shutil.copytree(package, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    target = tmp_path_factory.mktemp(f"{package.name}_site")
     try:
         install_packages([source], target)
     except RuntimeError as error:
@@ -168,14 +174,20 @@ def acme_install(tmp_path_factory: pytest.TempPathFactory) -> AcmeInstall:
     return AcmeInstall(source, target)
 
 
-@pytest.fixture
-def acme_on_path(acme_install: AcmeInstall) -> Iterator[Path]:
-    """Put the installed acme-rl8 on ``sys.path`` for one test, as if pip had installed it into the venv.
+@pytest.fixture(scope="session")
+def acme_install(tmp_path_factory: pytest.TempPathFactory) -> AcmeInstall:
+    """Install ``examples/plugin_package`` (acme-rl8) with pip into a temporary target."""
+    return _install_example(tmp_path_factory, EXAMPLE_PACKAGE)
 
-    Yields the target directory; afterwards it leaves ``sys.path``, its modules
-    leave ``sys.modules``, and the global registry is reset.
-    """
-    target = acme_install.target
+
+@pytest.fixture(scope="session")
+def a2c_install(tmp_path_factory: pytest.TempPathFactory) -> AcmeInstall:
+    """Install ``examples/a2c_package`` (acme-a2c) with pip into a temporary target."""
+    return _install_example(tmp_path_factory, A2C_PACKAGE)
+
+
+def _on_path(target: Path) -> Iterator[Path]:
+    """Put ``target`` on ``sys.path`` with a fresh registry; afterwards remove it and the modules loaded from it."""
     sys.path.insert(0, str(target))
     importlib.invalidate_caches()
     reset_registry()
@@ -190,3 +202,50 @@ def acme_on_path(acme_install: AcmeInstall) -> Iterator[Path]:
                 del sys.modules[name]
         importlib.invalidate_caches()
         reset_registry()
+
+
+@pytest.fixture
+def acme_on_path(acme_install: AcmeInstall) -> Iterator[Path]:
+    """Put the installed acme-rl8 on ``sys.path`` for one test, as if pip had installed it into the venv.
+
+    Yields the target directory; afterwards it leaves ``sys.path``, its modules
+    leave ``sys.modules``, and the global registry is reset.
+    """
+    yield from _on_path(acme_install.target)
+
+
+@pytest.fixture
+def a2c_on_path(a2c_install: AcmeInstall) -> Iterator[Path]:
+    """Put the installed acme-a2c on ``sys.path`` for one test, as ``acme_on_path`` does for acme-rl8."""
+    yield from _on_path(a2c_install.target)
+
+
+@pytest.fixture
+def run_package_tests(tmp_path: Path) -> Callable[[AcmeInstall], subprocess.CompletedProcess[str]]:
+    """Return a function that runs an installed example package's own tests with pytest, in a subprocess.
+
+    It runs from an empty directory with only the installed copy on
+    ``PYTHONPATH`` (so its entry point is found, and the source tree is not
+    imported), without the caller's ``RL8_*`` variables.
+    """
+
+    def run(install: AcmeInstall) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RL8_")}
+        env["PYTHONPATH"] = str(install.target)
+        package = install.source
+        return subprocess.run(
+            [
+                sys.executable,
+                *("-m", "pytest", "-q", "-p", "no:cacheprovider"),
+                *("--rootdir", str(package), "-c", str(package / "pyproject.toml")),
+                str(package / "tests"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    return run

@@ -43,7 +43,9 @@ from rl8_core.plugins.hookspecs import Hookspecs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-EXAMPLE_PACKAGE = ROOT / "examples" / "plugin_package"
+EXAMPLES = ROOT / "examples"
+#: The example packages whose files the docs show in ``# file: PACKAGE/PATH`` blocks.
+EXAMPLE_PACKAGES = ("plugin_package", "a2c_package")
 
 
 def _md(text: str) -> str:
@@ -354,21 +356,25 @@ def test_quickstart_equals_examples_cartpole_yaml() -> None:
 # --- The example plugin package, links -----------------------------------------------------
 
 
-def test_file_blocks_equal_the_example_plugin_package(docs: dict[str, Any]) -> None:
+def test_file_blocks_equal_the_example_packages(docs: dict[str, Any]) -> None:
     shown = {}
     for page in docs.values():
         for block in page.blocks:
             if block.file is not None:
-                path = EXAMPLE_PACKAGE / block.file
-                assert path.is_file(), f"{page.name}:{block.line}: {block.file} is not in examples/plugin_package"
+                path = EXAMPLES / block.file
+                assert block.file.split("/")[0] in EXAMPLE_PACKAGES, (
+                    f"{page.name}:{block.line}: {block.file} names no package"
+                )
+                assert path.is_file(), f"{page.name}:{block.line}: {block.file} is not in examples/"
                 assert block.body == path.read_text(), f"{page.name}:{block.line}: differs from {path}"
                 shown[block.file] = page.name
     sources = {
-        str(p.relative_to(EXAMPLE_PACKAGE))
-        for p in EXAMPLE_PACKAGE.rglob("*")
+        str(p.relative_to(EXAMPLES))
+        for package in EXAMPLE_PACKAGES
+        for p in (EXAMPLES / package).rglob("*")
         if p.is_file() and p.suffix in (".py", ".toml") and "__pycache__" not in p.parts and "build" not in p.parts
     }
-    assert sources == set(shown), f"files of examples/plugin_package not shown in the docs: {sources - set(shown)}"
+    assert sources == set(shown), f"files of the example packages not shown in the docs: {sources - set(shown)}"
 
 
 def _slug(heading: str) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata as metadata
 import io
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,33 +70,10 @@ def test_rl8_plugins_lists_it_as_the_docs_show(acme_on_path: Path, docs: dict[st
         )
 
 
-def test_its_own_tests_pass_against_the_installed_package(acme_install: Any, tmp_path: Path) -> None:
-    # Run from an empty directory, so that only the installed copy of acme_rl8 is importable
+def test_its_own_tests_pass_against_the_installed_package(acme_install: Any, run_package_tests: Any) -> None:
+    # From an empty directory, so that only the installed copy of acme_rl8 is importable
     # (its test_the_installed_entry_point_is_found needs the entry point, too).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RL8_")}
-    env["PYTHONPATH"] = str(acme_install.target)
-    package = acme_install.source
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--rootdir",
-            str(package),
-            "-c",
-            str(package / "pyproject.toml"),
-            str(package / "tests"),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = run_package_tests(acme_install)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert " passed" in proc.stdout, proc.stdout
     assert "skipped" not in proc.stdout, proc.stdout

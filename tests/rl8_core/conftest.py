@@ -4,7 +4,7 @@ The well-behaved plugin is the example package ``examples/plugin_package``
 (acme-rl8, key ``"acme"``), the one ``docs/writing-a-plugin.md`` walks through;
 the others are the packages of ``tests/plugin_pkgs``: broken ones, ones that
 clash with the built-ins or each other, and working ones that misbehave (one
-prints, one imports slowly).
+prints, one imports slowly, one whose components declare the wrong sizes).
 ``plugin_pkgs_install`` (session) runs one ``pip install --no-deps
 --no-build-isolation --target`` over copies of all of them, so discovery goes
 through ``importlib.metadata`` exactly as for a user's installed plugin.
@@ -49,6 +49,7 @@ PACKAGE_SOURCES: dict[str, Path] = {
             "same_entry_point",
             "third_party_clash",
             "reserved_name",
+            "wrong_sizes",
         )
     },
 }

@@ -8,10 +8,11 @@ import pytest
 import torch
 from tensordict import TensorDictBase
 
-from catalogs import ActorCriticModule
-from rl8_core import Algorithm, ConfigError, RLModule, TrainConfig, get_registry, resolve_parts
+from catalogs import ActorCriticCatalog, ActorCriticModule
+from rl8_core import Algorithm, ConfigError, RLModule, TrainConfig, Trainer, get_registry, resolve_parts
 from rl8_core.columns import Columns, Metrics
-from rl8_core.testing import check_algorithm
+from rl8_core.testing import check_algorithm, fresh_registry
+from specs import TensorShape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,14 +81,68 @@ def test_ppo_passes_are_unchanged() -> None:
         ppo_cls({"num_epochs": 0})
 
 
-def test_no_default_module_and_no_module_is_a_config_error_saying_how_to_fix_it() -> None:
+def test_without_a_default_module_the_default_algorithms_module_is_used() -> None:
     config = TrainConfig.from_mapping({"algorithm": f"{__name__}:A2C"})
-    with pytest.raises(ConfigError) as info:
-        resolve_parts(config, get_registry())
+    parts = resolve_parts(config, get_registry())
+    assert (parts.module_class, parts.catalog_class) == (ActorCriticModule, ActorCriticCatalog)
+
+
+def test_no_default_module_anywhere_is_a_config_error_saying_how_to_fix_it() -> None:
+    config = TrainConfig.from_mapping({"algorithm": f"{__name__}:A2C"})
+    with fresh_registry() as registry, pytest.raises(ConfigError) as info:
+        resolve_parts(config, registry)
     message = str(info.value)
     assert f"algorithm '{__name__}:A2C' (A2C) has no default module" in message
+    assert "default algorithm 'ppo'" in message
     assert "--set module=package.module:Class" in message
     assert "default_module()" in message
     parts = resolve_parts(config.replace(module="catalogs:ActorCriticModule"), get_registry())
     assert parts.module_class is ActorCriticModule
     assert parts.catalog_class is None
+
+
+class PolicyOnly(ActorCriticModule):
+    """An actor-critic module whose ``forward_train`` leaves out the values PPO's loss reads."""
+
+    def output_specs_train(self):  # type: ignore[no-untyped-def]
+        return RLModule.output_specs_train(self)
+
+    def _forward_train(self, batch: TensorDictBase) -> TensorDictBase:
+        return self._forward_inference(batch)
+
+
+class ValuesAsMatrix(ActorCriticModule):
+    """Declares ``vf_preds`` as ``[b, 1]`` where PPO reads ``[b]``."""
+
+    def output_specs_train(self):  # type: ignore[no-untyped-def]
+        return RLModule.output_specs_train(self).merge({"vf_preds": TensorShape("b, 1")})
+
+
+def test_a_module_without_an_output_the_loss_reads_fails_at_build_naming_module_key_and_algorithm() -> None:
+    config = {"env": "cartpole", "num_envs": 2, "module": f"{__name__}:PolicyOnly"}
+    with pytest.raises(ConfigError) as info:
+        Trainer(config)
+    message = str(info.value)
+    assert "PolicyOnly.forward_train does not return 'vf_preds' [b]" in message
+    assert "algorithm 'ppo' (PPO) reads in its loss" in message
+    assert "declare it in output_specs_train" in message
+
+
+def test_a_module_declaring_another_shape_than_the_loss_reads_fails_at_build() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"ValuesAsMatrix.forward_train declares 'vf_preds' as \[b, 1\] but "
+        r"algorithm 'ppo' \(PPO\) reads it as \[b\]",
+    ):
+        Trainer({"env": "cartpole", "num_envs": 2, "module": f"{__name__}:ValuesAsMatrix"})
+
+
+def test_an_algorithm_reading_nothing_declared_checks_nothing() -> None:
+    # A2C above declares no train outputs: the policy-only module builds (its loss reads only the logits).
+    Trainer({"env": "cartpole", "num_envs": 2, "algorithm": f"{__name__}:A2C", "module": f"{__name__}:PolicyOnly"})
+
+
+def test_check_algorithm_reports_a_module_missing_what_the_loss_reads() -> None:
+    ppo_cls = get_registry().get("algorithm", "ppo")
+    with pytest.raises(AssertionError, match=r"PolicyOnly\.forward_train does not return 'vf_preds'"):
+        check_algorithm(ppo_cls, PolicyOnly)

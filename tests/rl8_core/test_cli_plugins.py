@@ -82,6 +82,13 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "reason": None,
         "contributions": {},
     },
+    "test_wrong_sizes": {
+        "distribution": "rl8-test-wrong-sizes",
+        "version": "0.1.0",
+        "status": "ok",
+        "reason": None,
+        "contributions": {"distribution": ["few_logits", "many_logits"], "encoder": ["wrong_width"]},
+    },
     "test_noisy": {
         "distribution": "rl8-test-noisy",
         "version": "0.1.0",

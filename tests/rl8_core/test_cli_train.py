@@ -13,8 +13,10 @@ import mlflow
 RL8 = str(Path(sys.executable).parent / "rl8")
 
 
-def run_rl8(*args: str, cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run_rl8(
+    *args: str, cwd: Path, pythonpath: Path | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     return subprocess.run([RL8, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
@@ -121,16 +123,26 @@ class A2C(Algorithm):
 """
 
 
-def test_an_algorithm_without_a_default_module_needs_a_module_and_says_so(tmp_path: Path) -> None:
+def test_an_algorithm_without_a_default_module_trains_the_actor_critic_module(tmp_path: Path) -> None:
     (tmp_path / "acme_a2c.py").write_text(A2C_ALGORITHM)
-    proc = run_rl8("train", "--set", "algorithm=acme_a2c:A2C", cwd=tmp_path, pythonpath=tmp_path)
+    tiny = ("--set", "num_envs=4", "--set", "horizon=16", "--set", "stop.env_steps=64", "--set", "progress=none")
+    quick = ("--set", "eval.episodes=2", "--set", "eval.num_envs=2")
+    proc = run_rl8(
+        "train", "--set", "algorithm=acme_a2c:A2C", *tiny, *quick, "--json", cwd=tmp_path, pythonpath=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout[proc.stdout.index("{") :])["counters/env_steps"] == 64
+
+    # With the default algorithm disabled there is nothing to fall back on: one line says what to do.
+    disabled = {"RL8_DISABLE_PLUGINS": "ppo"}
+    proc = run_rl8("train", "--set", "algorithm=acme_a2c:A2C", cwd=tmp_path, pythonpath=tmp_path, extra_env=disabled)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("rl8 train: error: module: algorithm 'acme_a2c:A2C' (A2C) has no default module")
     assert "--set module=package.module:Class" in lines[0]
-    assert "override default_module() in the algorithm plugin" in lines[0]
+    assert "default_module()" in lines[0]
 
     # Naming a module trains it on the quickstart, without PPO's tuning and with the algorithm's own passes.
     proc = run_rl8(

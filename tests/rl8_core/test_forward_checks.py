@@ -17,7 +17,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from catalogs import ActorCriticModule
-from rl8_core import Columns, RLModule, TrainConfig, Trainer, evaluate
+from rl8_core import Columns, PluginError, RLModule, TrainConfig, Trainer, evaluate
 from rl8_core.envs.make import make_env
 from rl8_core.testing import example_action_specs
 from rl8_core.training import trainer as trainer_module
@@ -185,13 +185,14 @@ class ShiftedModule(ActorCriticModule):
         return Shifted
 
 
-def test_sampled_actions_are_checked() -> None:
-    m = ShiftedModule(OBS, Discrete(2))
-    m.check_actions("exploration", m.forward_exploration(_batch()).get(Columns.ACTIONS))  # ``sample`` is fine
-    with pytest.raises(SpecError) as info:
-        m.check_actions("inference", m.forward_inference(_batch()).get(Columns.ACTIONS))
-    assert info.value.context == "ShiftedModule.forward_inference output"
-    assert "outside Discrete(2) (range [0, 1]) (action spec Discrete(2))" in str(info.value)
+def test_a_distribution_whose_greedy_actions_leave_the_space_fails_when_the_module_is_built() -> None:
+    with pytest.raises(PluginError) as info:
+        ShiftedModule(OBS, Discrete(2))
+    message = str(info.value)
+    assert message.startswith(f"distribution {__name__}:Shifted (rl8-core ")
+    assert "with 2 action_dist_inputs (its required_inputs for Discrete(2)) gives no valid action" in message
+    assert "'actions': value 2 outside Discrete(2) (range [0, 1])" in message
+    assert "\n" not in message
 
 
 # --- evaluate, Trainer.eval and rl8 eval check the deployed path ------------------------------------
@@ -298,3 +299,28 @@ def test_trainer_eval_passes_the_configs_check_specs(monkeypatch: pytest.MonkeyP
     with Trainer(config) as trainer:
         trainer.eval(episodes=2)
     assert seen == ["always"]
+
+
+class OutOfRange(ActorCriticModule):
+    """Returns action 2 for a two-action space from its exploration forward (no distribution involved)."""
+
+    def _forward_exploration(self, batch: TensorDictBase) -> TensorDictBase:
+        out = super()._forward_exploration(batch)
+        out.set(Columns.ACTIONS, torch.full(batch.batch_size, 2, dtype=torch.int64))
+        out.set(Columns.ACTION_LOGP, torch.zeros(batch.batch_size))
+        return out
+
+
+@pytest.mark.parametrize(("check_specs", "fails"), [("first", True), ("always", True), ("never", False)])
+def test_the_runner_checks_actions_before_the_env_sees_them(check_specs: Any, fails: bool) -> None:
+    from rl8_core import Runner
+
+    env = make_env("cartpole", num_envs=2, seed=0)
+    runner = Runner(env, OutOfRange(OBS, Discrete(2)), horizon=4, check_specs=check_specs, seed=0)
+    if not fails:
+        runner.collect()  # the torch-native cartpole takes any integer: nothing stops a wrong action
+        return
+    with pytest.raises(SpecError) as info:
+        runner.collect()
+    assert info.value.context == "OutOfRange.forward_exploration output"
+    assert "'actions': value 2 outside Discrete(2) (range [0, 1])" in str(info.value)
