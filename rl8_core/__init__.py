@@ -22,7 +22,7 @@ from rl8_core.components.returns import compute_gae
 from rl8_core.config import check_options, config_from_mapping, config_to_dict, describe_config, field_docs
 from rl8_core.envs.gym import GymVectorEnv, make_gymnasium_env
 from rl8_core.envs.make import make_env
-from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
+from rl8_core.errors import CheckpointError, ConfigError, NonFiniteError, PluginError, Terminated, UnknownComponentError
 from rl8_core.files import atomic_directory, atomic_write_text
 from rl8_core.imports import BUILTIN_DISTRIBUTION, import_object, is_import_path
 from rl8_core.plugins.hookspecs import HOOKS, hookimpl
@@ -46,6 +46,7 @@ from rl8_core.training.config import (
     apply_overrides,
 )
 from rl8_core.training.evaluate import evaluate
+from rl8_core.training.guards import GuardsConfig
 from rl8_core.training.learner import Learner, LearnerConfig
 from rl8_core.training.runner import EpisodeStats, Runner
 from rl8_core.training.schedule import Schedule
@@ -74,10 +75,12 @@ __all__ = [
     "EpisodeStats",
     "EvalConfig",
     "FlattenObs",
+    "GuardsConfig",
     "GymVectorEnv",
     "Learner",
     "LearnerConfig",
     "Metrics",
+    "NonFiniteError",
     "ObsNormalizer",
     "Plateau",
     "PluginError",
@@ -91,6 +94,7 @@ __all__ = [
     "Schedule",
     "StopCondition",
     "StopConfig",
+    "Terminated",
     "Tracker",
     "TrackingConfig",
     "TrainConfig",

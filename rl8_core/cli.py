@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import textwrap
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from rl8_core.checkpoints import run as run_dir
 from rl8_core.columns import Metrics
 from rl8_core.components.module import RLModule
 from rl8_core.config import describe_config
 from rl8_core.envs.make import make_env
-from rl8_core.errors import CheckpointError, ConfigError, PluginError, UnknownComponentError
+from rl8_core.errors import CheckpointError, ConfigError, NonFiniteError, PluginError, Terminated, UnknownComponentError
 from rl8_core.plugins.registry import PluginInfo, get_registry
 from rl8_core.training.config import TrainConfig
 from rl8_core.training.evaluate import evaluate
@@ -101,6 +104,35 @@ def _options_text(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _run_ended(exc: BaseException, saved: Path | None) -> int:
+    """Say in one line why a run ended early and where its last completed iteration is; return the exit status.
+
+    A user error (bad config, a spec mismatch) exits 2, a signal 128 + its
+    number, anything else 1. An unexpected error's traceback goes to
+    ``error.log`` beside the checkpoint, not to the terminal.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        cause, status = "interrupted (Ctrl-C)", 128 + signal.SIGINT
+    elif isinstance(exc, Terminated):
+        cause, status = f"terminated by signal {exc.signum}", 128 + exc.signum
+    elif isinstance(exc, SpecError):
+        cause, status = _one_line(exc), 2
+    elif isinstance(exc, (*USER_ERRORS, NonFiniteError)):
+        cause, status = str(exc), 2 if isinstance(exc, USER_ERRORS) else 1
+    else:
+        cause, status = f"{type(exc).__name__}: {' '.join(str(exc).split())}", 1
+    if saved is None:
+        where = "nothing was saved (no iteration had completed)"
+    else:
+        where = f"the last completed iteration is saved in {saved}; resume with: rl8 train --resume {saved}"
+        if status == 1 and not isinstance(exc, NonFiniteError):
+            log = saved.parent / "error.log"
+            log.write_text("".join(traceback.format_exception(exc)))
+            where += f" (traceback in {log})"
+    print(f"rl8 train: error: {cause}; {where}", file=sys.stderr)
+    return status
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train from a config file (or the CartPole default), or resume a checkpoint."""
     if args.help:
@@ -112,7 +144,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         _check_plugins_strictly()
     trainer = Trainer.from_checkpoint(args.resume, overrides=args.set) if args.resume else Trainer(_load_config(args))
     with trainer:
-        result = trainer.run()
+        try:
+            result = trainer.run()
+        except (Exception, KeyboardInterrupt, Terminated) as exc:
+            return _run_ended(exc, trainer.saved_on_exit)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     return 0

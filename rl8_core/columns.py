@@ -101,3 +101,5 @@ class Metrics:
     MINIBATCHES: Final = "learner/minibatches"
     #: Passes over the batch the update made.
     EPOCHS: Final = "learner/epochs"
+    #: Optimiser steps the update skipped for a NaN or inf loss or gradient norm (``guards.updates``).
+    SKIPPED_UPDATES: Final = "learner/skipped_updates"

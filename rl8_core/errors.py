@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "PluginError", "UnknownComponentError"]
+__all__ = ["CheckpointError", "ConfigError", "NonFiniteError", "PluginError", "Terminated", "UnknownComponentError"]
 
 
 class PluginError(RuntimeError):
@@ -29,3 +29,20 @@ class ConfigError(ValueError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be read, or needs a plugin that is not installed."""
+
+
+class NonFiniteError(RuntimeError):
+    """A run produced NaN or inf (env data, a loss, gradients or weights); the message names the first."""
+
+
+class Terminated(BaseException):
+    """A signal (SIGTERM) asked a run to end; like ``KeyboardInterrupt``, not an ``Exception``.
+
+    ``Trainer.run`` raises it from its SIGTERM handler so that the run saves its
+    last completed iteration on the way out, as for Ctrl-C.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"received signal {signum}")
+        #: The signal number.
+        self.signum = signum

@@ -13,6 +13,7 @@ import yaml
 
 from rl8_core.config import config_from_mapping, config_to_dict, parse_scalar
 from rl8_core.errors import ConfigError
+from rl8_core.training.guards import GuardsConfig
 from rl8_core.training.learner import LearnerConfig
 
 __all__ = [
@@ -219,6 +220,8 @@ class TrainConfig:
     """MLflow options."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     """Checkpoint options."""
+    guards: GuardsConfig = field(default_factory=GuardsConfig)
+    """Finite checks of env data, optimiser steps and weights."""
     seed: int = 0
     """Seed of torch, the envs and everything else random."""
     device: str = "auto"

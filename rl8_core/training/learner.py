@@ -14,6 +14,7 @@ from tensordict import TensorDictBase
 from rl8_core.columns import Columns, Metrics
 from rl8_core.components.algorithm import Algorithm
 from rl8_core.components.module import RLModule
+from rl8_core.training.guards import GuardsConfig, NonFiniteError, all_finite, describe_nonfinite
 from rl8_core.training.schedule import Schedule
 
 __all__ = ["Learner", "LearnerConfig"]
@@ -83,10 +84,21 @@ class Learner:
         0.001
     """
 
-    def __init__(self, module: RLModule, algorithm: Algorithm, config: LearnerConfig | None = None) -> None:
+    def __init__(
+        self,
+        module: RLModule,
+        algorithm: Algorithm,
+        config: LearnerConfig | None = None,
+        guards: GuardsConfig | None = None,
+    ) -> None:
         self.module = module
         self.algorithm = algorithm
         self.config = config or LearnerConfig()
+        #: The finite checks of each optimiser step and update.
+        self.guards = guards or GuardsConfig()
+        #: Optimiser steps skipped in a row for a non-finite loss or gradient norm.
+        self.skipped_in_a_row = 0
+        self._first_skip: str | None = None
         self.device = next(module.parameters()).device
         params = [p for p in module.parameters() if p.requires_grad]
         opt_cls = torch.optim.AdamW if self.config.weight_decay > 0 else torch.optim.Adam
@@ -149,6 +161,7 @@ class Learner:
         history: list[dict[str, torch.Tensor]] = []
         grad_norms: list[torch.Tensor] = []
         epochs_run = 0
+        skipped = 0
         stop = False
         self.module.train()
         for _ in range(algorithm.num_epochs):
@@ -156,6 +169,9 @@ class Learner:
             for index in self._minibatches(n, size):
                 minibatch = algorithm.prepare_minibatch(batch if index is None else batch[index])
                 metrics, grad_norm = self._step(algorithm, minibatch, accumulate)
+                if metrics is None:
+                    skipped += 1
+                    continue
                 history.append(metrics)
                 if grad_norm is not None:
                     grad_norms.append(grad_norm)
@@ -164,14 +180,22 @@ class Learner:
                     break
             if stop:
                 break
+        if self.guards.weights and not all_finite(self._params):
+            raise NonFiniteError(
+                "the update made the weights NaN or inf (loss and gradients were finite: a step too large for "
+                f"them, e.g. learner.lr = {self.lr:g}); lower learner.lr or set learner.max_grad_norm"
+            )
         normalizer = self.module.obs_normalizer
         if normalizer is not None:
             normalizer.update(batch.get(Columns.OBS))
-        return self._summarise(history, grad_norms, epochs_run)
+        out = self._summarise(history, grad_norms, epochs_run)
+        out[Metrics.SKIPPED_UPDATES] = float(skipped)
+        return out
 
     def _step(
         self, algorithm: Algorithm, minibatch: TensorDictBase, accumulate: int
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    ) -> tuple[dict[str, torch.Tensor] | None, torch.Tensor | None]:
+        """Take one optimiser step; return its metrics and gradient norm, or ``(None, None)`` if it was skipped."""
         m = minibatch.batch_size[0]
         parts: Sequence[TensorDictBase] = [minibatch] if accumulate == 1 else minibatch.split(math.ceil(m / accumulate))
         sums: dict[str, torch.Tensor] = {}
@@ -194,6 +218,10 @@ class Learner:
             self._scaler.unscale_(self.optimizer)
         if self.config.max_grad_norm is not None:
             grad_norm = torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm, foreach=True)
+        # fp16's loss scaler skips non-finite steps itself (and lowers its scale): not a fault.
+        if self.guards.updates and self._scaler is None and not self._finite_step(loss, grad_norm, sums):
+            self.optimizer.zero_grad(set_to_none=True)
+            return None, None
         if self._scaler is not None:
             self._scaler.step(self.optimizer)
             self._scaler.update()
@@ -201,6 +229,38 @@ class Learner:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return sums, grad_norm
+
+    def _finite_step(
+        self, loss: torch.Tensor, grad_norm: torch.Tensor | None, metrics: dict[str, torch.Tensor]
+    ) -> bool:
+        """Return whether the step's loss and gradient norm are finite; count and name it when not.
+
+        Raises:
+            NonFiniteError: After ``guards.max_skipped_updates`` non-finite steps in a row,
+                naming the first one's culprit.
+        """
+        norm = (
+            grad_norm
+            if grad_norm is not None
+            else torch.nn.utils.get_total_norm([p.grad for p in self._params if p.grad is not None], foreach=True)
+        )
+        if all_finite([loss.detach().float(), norm]):
+            self.skipped_in_a_row, self._first_skip = 0, None
+            return True
+        self.skipped_in_a_row += 1
+        if self._first_skip is None:
+            # A term names the culprit better than the total it feeds.
+            losses = sorted((k for k in metrics if k.startswith("losses/")), key=lambda k: k == "losses/total")
+            terms = describe_nonfinite({k: metrics[k] for k in losses})
+            if terms is None and not bool(torch.isfinite(loss.detach())):
+                terms = f"the loss = {float(loss)}"
+            self._first_skip = terms or f"the gradient norm = {float(norm)} (the loss was finite)"
+        if self.skipped_in_a_row >= self.guards.max_skipped_updates:
+            raise NonFiniteError(
+                f"{self.skipped_in_a_row} optimiser steps in a row were skipped for NaN or inf, the first for "
+                f"{self._first_skip}; lower learner.lr, set learner.max_grad_norm or check the rewards' scale"
+            )
+        return False
 
     def _summarise(
         self, history: list[dict[str, torch.Tensor]], grad_norms: list[torch.Tensor], epochs: int

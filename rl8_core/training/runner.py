@@ -14,6 +14,7 @@ from rl8_core.columns import Columns
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule
 from rl8_core.training.config import CheckSpecs, spec_checks_on
+from rl8_core.training.guards import NonFiniteError, all_finite, describe_nonfinite
 from specs import checking
 
 __all__ = ["EpisodeStats", "Runner"]
@@ -57,6 +58,9 @@ class Runner:
         seed: Seed of the env's first reset.
         autocast: Returns the context the acting forwards run in (e.g. bf16
             autocast); by default none.
+        check_finite: Check each rollout's rewards and float observations with
+            one fused ``isfinite``: a NaN or inf raises ``NonFiniteError``
+            naming the key, the step and the env.
 
     Examples:
         >>> import torch
@@ -77,6 +81,7 @@ class Runner:
         check_specs: CheckSpecs = "first",
         seed: int | None = None,
         autocast: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+        check_finite: bool = True,
     ) -> None:
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
@@ -84,6 +89,8 @@ class Runner:
         self.module = module
         self.horizon = horizon
         self.check_specs = check_specs
+        #: Whether each rollout's rewards and float observations must be finite (``guards.env``).
+        self.check_finite = check_finite
         #: Context for the acting forwards (the learner's autocast, so both use one precision).
         self.autocast = autocast
         self.num_envs = env.num_envs
@@ -152,8 +159,27 @@ class Runner:
         for key in self._leaf_keys:
             torch.stack([step.get(key) for step in steps], out=buffer.get(key))
         self._rollouts += 1
+        if self.check_finite:
+            self._check_finite(buffer)
         self._count_episodes(buffer)
         return buffer
+
+    def _check_finite(self, rollout: TensorDict) -> None:
+        """Raise ``NonFiniteError`` naming the first NaN or inf the env returned in ``rollout`` ``[t, n]``."""
+        keys = [Columns.REWARDS, Columns.OBS, Columns.NEXT_OBS]
+        leaves = {
+            ".".join(key) if isinstance(key, tuple) else key: rollout.get(key)
+            for key in self._leaf_keys
+            if (key[0] if isinstance(key, tuple) else key) in keys
+        }
+        if all_finite(leaves.values()):
+            return
+        # Slow path, once: say where. Indices are [step of the rollout, env].
+        first = describe_nonfinite(dict(sorted(leaves.items(), key=lambda kv: kv[0].split(".")[0] != Columns.REWARDS)))
+        raise NonFiniteError(
+            f"{type(self.env).__name__} returned NaN or inf: {first} (index: [step of the rollout, env, ...]); "
+            "fix the env, or set guards.env: false to train on it anyway"
+        )
 
     def _count_episodes(self, rollout: TensorDictBase) -> None:
         """Find the episodes that ended in ``rollout`` with a few whole-rollout tensor ops.

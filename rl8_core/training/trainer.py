@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import logging
 import math
+import signal
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from rl8_core.checkpoints import run as run_dir
 from rl8_core.columns import Metrics
@@ -15,10 +22,12 @@ from rl8_core.components.algorithm import check_train_outputs
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule, RLModuleSpec
 from rl8_core.envs.make import build_env
+from rl8_core.errors import Terminated
 from rl8_core.plugins.registry import ComponentInfo, Registry, get_registry
 from rl8_core.training.config import TrainConfig, spec_checks_on
 from rl8_core.training.counters import RunCounters
 from rl8_core.training.evaluate import evaluate
+from rl8_core.training.guards import NonFiniteError, all_finite
 from rl8_core.training.learner import Learner
 from rl8_core.training.progress import ProgressDisplay, banner, final_text
 from rl8_core.training.runner import Runner
@@ -30,6 +39,33 @@ from specs import checking
 __all__ = ["Trainer"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a checkpoint holds, captured at an iteration boundary."""
+
+    iteration: int
+    module_state: dict[str, torch.Tensor]
+    state: dict[str, Any]
+    meta: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Make SIGTERM raise ``Terminated`` inside the block (main thread only), as SIGINT raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Trainer:
@@ -78,7 +114,7 @@ class Trainer:
         )
         self.module: RLModule = spec.build().to(self.device)
         check_train_outputs(self.algorithm, self.module, name=parts.algorithm.name)
-        self.learner = Learner(self.module, self.algorithm, config.learner)
+        self.learner = Learner(self.module, self.algorithm, config.learner, config.guards)
         self.runner = Runner(
             self.env,
             self.module,
@@ -86,6 +122,7 @@ class Trainer:
             check_specs=config.check_specs,
             seed=config.seed,
             autocast=self.learner.autocast,
+            check_finite=config.guards.env,
         )
         #: Iterations, env steps, episodes and seconds so far, and the last ``stop.window`` episodes.
         self.counters = RunCounters(window=config.stop.window)
@@ -99,6 +136,8 @@ class Trainer:
         self._resume_run_id: str | None = None
         #: The MLflow run of the last ``run`` (kept after it ends), or ``None``.
         self.run_id: str | None = None
+        #: Where ``run`` saved the last completed iteration when it ended early (error, signal), else ``None``.
+        self.saved_on_exit: Path | None = None
 
     @property
     def iteration(self) -> int:
@@ -211,16 +250,25 @@ class Trainer:
             raise ValueError("no stop condition: set stop.env_steps, stop.return_mean or stop.wall_time_s")
         self.start_tracking(self._resume_run_id)
         status = "FAILED"
+        self.saved_on_exit = None
         total = next((c.env_steps for c in conds if isinstance(c, EnvSteps)), None)
         stop, every = self.config.stop, self.config.checkpoint.every
         # Evaluate once training looks solved (by default at the evaluation's own bar).
         gate_at = stop.eval_return_mean if stop.return_mean is None else stop.return_mean
         gate = ReturnReached(gate_at) if stop.eval_return_mean is not None and gate_at is not None else None
+        # The state at the last iteration boundary: what is saved when the run ends early.
+        boundary: _Snapshot | None = None
         try:
-            with ProgressDisplay(self.config.progress, total_env_steps=total) as progress:
+            with _signals_raise(), ProgressDisplay(self.config.progress, total_env_steps=total) as progress:
                 progress.message(banner(self.device, self.components(), self.tracker))
-                while True:
+                # A resumed run that had already stopped adds nothing.
+                result = dict(self.last_result)
+                self.stopped_by = [repr(c) for c in conds if c(result)] if result else []
+                while not self.stopped_by:
+                    # Mid-step the live state is half an iteration; after it, the live state is the boundary.
+                    boundary = self._snapshot() if self.iteration > 0 else None
                     result = self.step()
+                    boundary = None
                     progress.update(result)
                     due = bool(self.config.eval.every) and self.iteration % self.config.eval.every == 0
                     if due or (gate is not None and gate(result)):
@@ -229,8 +277,6 @@ class Trainer:
                         self._periodic.append(self.save_checkpoint())
                         run_dir.prune(self._periodic, self.config.checkpoint.keep)
                     self.stopped_by = [repr(c) for c in conds if c(result)]
-                    if self.stopped_by:
-                        break
                 final = dict(result)
                 if self.config.eval.at_end and Metrics.EVAL_RETURN_MEAN not in final:
                     final.update(self.eval())
@@ -241,15 +287,39 @@ class Trainer:
                 progress.message(final_text(final, self.stopped_by, self.run_dir))
             status = "FINISHED"
             return final
-        except KeyboardInterrupt:
-            status = "KILLED"
-            # Nothing lost: the last completed iteration is saved before leaving.
-            self.save_checkpoint()
+        except BaseException as exc:
+            status = "KILLED" if isinstance(exc, (KeyboardInterrupt, Terminated)) else "FAILED"
+            # Nothing lost: the last completed iteration, exactly as it was at its end.
+            self.saved_on_exit = self._save_on_exit(boundary, exc)
             raise
         finally:
             if self.tracker is not None:
                 self.tracker.end(status)
                 self.tracker = None
+
+    def _snapshot(self) -> _Snapshot:
+        """Capture what a checkpoint holds, in memory, at an iteration boundary (tensors cloned)."""
+        state = copy.deepcopy(self._trainer_state())
+        module_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        return _Snapshot(self.iteration, module_state, state, self._meta())
+
+    def _save_on_exit(self, boundary: _Snapshot | None, exc: BaseException) -> Path | None:
+        """Write ``boundary`` (or, between iterations, the live state) when ``run`` ends early; return where.
+
+        Never raises: the original error is what the user must see. What was
+        saved, or why nothing was, is added to it as a note.
+        """
+        snapshot = boundary if boundary is not None else (self._snapshot() if self.iteration > 0 else None)
+        if snapshot is None:
+            exc.add_note("rl8: nothing was saved: no iteration had completed")
+            return None
+        try:
+            path = self._write(snapshot, None)
+        except Exception as error:
+            exc.add_note(f"rl8: saving iteration {snapshot.iteration} failed too: {error}")
+            return None
+        exc.add_note(f"rl8: iteration {snapshot.iteration} (the last completed) is saved in {path}")
+        return path
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Save everything needed to continue (module, optimiser, normalisers, counters, RNG, env).
@@ -259,14 +329,10 @@ class Trainer:
         ``<checkpoint.dir>/<run name>/iter_<iteration>`` and the run directory's
         ``latest`` file points at it.
         """
-        if path is not None:
-            target = Path(path)
-        else:
-            if self.run_dir is None:
-                name = self.tracker.run_name if self.tracker is not None else time.strftime("run-%Y%m%d-%H%M%S")
-                self.run_dir = run_dir.new_run_dir(self.config.checkpoint.dir, name)
-            target = self.run_dir / run_dir.checkpoint_name(self.iteration)
-        state = {
+        return self._write(self._snapshot_live(), path)
+
+    def _trainer_state(self) -> dict[str, Any]:
+        return {
             "learner": self.learner.state_dict(),
             "algorithm": self.algorithm.state_dict(),
             "runner": self.runner.state_dict(),
@@ -274,19 +340,43 @@ class Trainer:
             "counters": self.counters.state_dict(),
             "rng": run_dir.rng_state(),
         }
-        meta = {
+
+    def _meta(self) -> dict[str, Any]:
+        return {
             "iteration": self.iteration,
             "env_steps": self.env_steps,
             "run_id": None if self.tracker is None else self.tracker.run_id,
             "components": self.components(),
             "last_result": {k: v for k, v in self.last_result.items() if math.isfinite(v)},
         }
+
+    def _snapshot_live(self) -> _Snapshot:
+        """The current state, not copied: for writing at once."""
+        return _Snapshot(self.iteration, dict(self.module.state_dict()), self._trainer_state(), self._meta())
+
+    def _write(self, snapshot: _Snapshot, path: str | Path | None) -> Path:
+        """Write ``snapshot`` to ``path`` or the run directory's ``iter_<n>`` (pointing ``latest`` at it).
+
+        Raises:
+            NonFiniteError: If a weight is NaN or inf: such a checkpoint would replace good ones.
+        """
+        if not all_finite(snapshot.module_state.values()):
+            raise NonFiniteError(
+                f"not saving iteration {snapshot.iteration}: its weights hold NaN or inf; earlier checkpoints are kept"
+            )
+        if path is not None:
+            target = Path(path)
+        else:
+            if self.run_dir is None:
+                name = self.tracker.run_name if self.tracker is not None else time.strftime("run-%Y%m%d-%H%M%S")
+                self.run_dir = run_dir.new_run_dir(self.config.checkpoint.dir, name)
+            target = self.run_dir / run_dir.checkpoint_name(snapshot.iteration)
         return run_dir.save_checkpoint(
             target,
-            save_module=self.module.save_to_path,
-            state=state,
+            save_module=lambda p: self.module.save_to_path(p, state=snapshot.module_state),
+            state=snapshot.state,
             config_text=self.config.to_yaml(),
-            meta=meta,
+            meta=snapshot.meta,
             point_latest=path is None,
         )
 
@@ -305,6 +395,7 @@ class Trainer:
         self.counters.load_state_dict(state["counters"])
         run_dir.set_rng_state(state["rng"])
         self.run_dir = ckpt.parent
+        self.last_result = dict(run_dir.read_meta(ckpt).get("last_result", {}))
 
     @classmethod
     def from_checkpoint(

@@ -27,6 +27,7 @@ from rl8_core import (
     CheckpointConfig,
     Columns,
     EvalConfig,
+    GuardsConfig,
     LearnerConfig,
     Metrics,
     StopConfig,
@@ -198,6 +199,7 @@ def test_training_md_documents_every_config_key_with_its_default(docs: dict[str,
     _check_options_table(_section(text, "## Stop conditions"), StopConfig, "training.md stop")
     _check_options_table(_section(text, "## Evaluation"), EvalConfig, "training.md eval")
     _check_options_table(_section(text, "## Checkpoints and resuming"), CheckpointConfig, "training.md checkpoint")
+    _check_options_table(_section(text, "## When a run goes wrong"), GuardsConfig, "training.md guards")
     _check_options_table(_section(text, "## MLflow tracking"), TrackingConfig, "training.md tracking")
     _check_options_table(_section(text, "## The learner and PPO"), LearnerConfig, "training.md learner")
     _check_options_table(_section(text, "### PPO options"), PPOConfig, "training.md PPO")
