@@ -74,6 +74,34 @@ def _dtype_name(dtype: torch.dtype | tuple[torch.dtype, ...] | None) -> str:
     return str(dtype)
 
 
+def _unwrap(value: Any) -> Any:
+    """Return the object a TensorDict's non-tensor wrapper (``NonTensorData``) holds, else ``value``."""
+    return value.tolist() if is_non_tensor(value) else value
+
+
+def _not_dense(x: torch.Tensor) -> str | None:
+    """Say why ``x`` is not a dense, strided tensor (sparse, nested, ...), or return ``None`` if it is one.
+
+    Examples:
+        >>> _not_dense(torch.zeros(2, 2).to_sparse())
+        'sparse tensor (layout torch.sparse_coo) is not supported: pass a dense tensor'
+        >>> _not_dense(torch.zeros(2, 2)) is None
+        True
+    """
+    if x.is_nested:
+        what = "nested tensor"
+    elif x.layout is torch.strided:
+        return None
+    elif x.layout in _SPARSE_LAYOUTS:
+        what = "sparse tensor"
+    else:
+        what = "tensor"
+    return f"{what} (layout {x.layout}) is not supported: pass a dense tensor"
+
+
+_SPARSE_LAYOUTS = frozenset({torch.sparse_coo, torch.sparse_csr, torch.sparse_csc, torch.sparse_bsr, torch.sparse_bsc})
+
+
 class TensorShape:
     """A tensor with named dimensions and, optionally, a dtype.
 
@@ -87,10 +115,16 @@ class TensorShape:
         dtype: A dtype, a tuple of accepted dtypes, or ``None`` for any.
         **sizes: Fixed sizes for named dims, e.g. ``h=64``.
 
+    Only the shape and the dtype are checked, never the values: a sparse or a
+    meta tensor whose shape and dtype fit passes. A tensor without a shape (a
+    strided nested tensor) is a mismatch.
+
     Examples:
         >>> TensorShape("b, h", h=64, dtype=torch.float32)
         TensorShape('b, h=64', dtype=torch.float32)
         >>> check(TensorShape("b, 3"), torch.zeros(5, 3))
+        >>> TensorShape("b, 3").matches(torch.zeros(5, 3, device="meta"))
+        True
     """
 
     __slots__ = ("_ellipsis", "_fixed", "_named", "_rank", "dims", "dtype", "sizes")
@@ -194,9 +228,14 @@ class TensorShape:
         out: list[Mismatch],
     ) -> None:
         if not isinstance(value, torch.Tensor):
-            out.append(Mismatch(path, "type", f"expected a Tensor {self.describe()}, got {type(value).__name__}"))
+            what = type(_unwrap(value)).__name__
+            out.append(Mismatch(path, "type", f"expected a Tensor {self.describe()}, got {what}"))
             return
-        shape = value.shape
+        try:
+            shape = value.shape
+        except RuntimeError:  # a strided nested tensor has no shape
+            out.append(Mismatch(path, "type", _not_dense(value) or f"tensor without a shape for {self.describe()}"))
+            return
         ndim = len(shape)
         if ndim != self._rank and (self._ellipsis < 0 or ndim < self._rank):
             want = f"rank {self._rank}" if self._ellipsis < 0 else f"rank >= {self._rank}"
@@ -250,7 +289,10 @@ class TensorShape:
         """Return whether ``value`` matches, binding free dims; no messages (the fast path)."""
         if not isinstance(value, torch.Tensor):
             return False
-        shape = value.shape
+        try:
+            shape = value.shape
+        except RuntimeError:  # a strided nested tensor has no shape (free when nothing is raised)
+            return False
         ndim = len(shape)
         if ndim != self._rank and (self._ellipsis < 0 or ndim < self._rank):
             return False
@@ -297,17 +339,24 @@ class TypeSpec:
         bindings: dict[str, tuple[int, str]],
         out: list[Mismatch],
     ) -> None:
+        value = _unwrap(value)
         if not isinstance(value, self.types):
             names = " | ".join(t.__name__ for t in self.types)
             out.append(Mismatch(path, "type", f"expected {names}, got {type(value).__name__}"))
 
     def matches(self, value: Any, bindings: dict[str, tuple[int, str]] | None = None) -> bool:
-        """Return whether ``value`` is an instance of the types."""
-        return isinstance(value, self.types)
+        """Return whether ``value`` (or the object a TensorDict wraps in it) is an instance of the types.
+
+        Examples:
+            >>> from tensordict import NonTensorData
+            >>> TypeSpec(str).matches("a"), TypeSpec(str).matches(NonTensorData("a")), TypeSpec(str).matches(1)
+            (True, True, False)
+        """
+        return isinstance(_unwrap(value), self.types)
 
     def _ok(self, value: Any, name: str, bindings: dict[str, tuple[int, str]]) -> bool:
-        """Return whether ``value`` matches (the fast path); wrapped non-tensors take the full path."""
-        return isinstance(value, self.types) and not (isinstance(value, TensorDictBase) and is_non_tensor(value))
+        """Return whether ``value`` matches (the fast path); sees through TensorDict's non-tensor wrappers."""
+        return isinstance(_unwrap(value), self.types)
 
 
 Leaf = TensorShape | TypeSpec
@@ -323,7 +372,9 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
         spec: Mapping from keys to leaf specs or nested mappings of them.
         optional: Keys that may be absent; checked only when present. A prefix of
             nested keys makes each leaf below it optional.
-        strict: Whether keys not in the spec are errors.
+        strict: Whether keys not in the spec are errors. Keys of the data must be
+            strings; a strict spec reports any other key (``1``, ``None``, a
+            tuple) as unexpected, naming it.
 
     Examples:
         >>> s = SpecDict({"obs": TensorShape("b, 4"), ("extra", "mask"): TensorShape("b, 2")})
@@ -332,7 +383,7 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
         >>> check(s, {"obs": torch.zeros(3, 4), "extra": {"mask": torch.ones(3, 2)}})
     """
 
-    __slots__ = ("_fast", "_items", "_leaves", "_optional", "strict")
+    __slots__ = ("_fast", "_items", "_leaves", "_optional", "_tree", "strict")
 
     def __init__(
         self,
@@ -362,6 +413,13 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
         self._fast = tuple(
             (key, name, leaf._ok, optional, not isinstance(key, str)) for key, name, leaf, optional in self._items
         )
+        # The keys as a tree, for finding extra keys: a dict per level, ``None`` at a leaf.
+        self._tree: dict[str, Any] = {}
+        for path in self._leaves:
+            node = self._tree
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = None
 
     def _flatten(self, spec: Mapping[Any, Any], prefix: tuple[str, ...], opt: set[tuple[str, ...]]) -> None:
         if isinstance(spec, SpecDict):
@@ -465,10 +523,9 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
 
         One ``items()`` call reads every top-level entry of a TensorDict: far
         cheaper than a ``get`` per key, which dominated the cost of a check.
-        Strict specs and wrapped non-tensor values take the full path.
+        It must agree exactly with ``_check``: ``True`` if and only if
+        ``_check`` finds no mismatch, binding the same dims.
         """
-        if self.strict:
-            return False
         if type(data) is TensorDict:
             # The TensorDict's own key -> value dict: no copy, no per-key dispatch.
             entries: Mapping[Any, Any] = getattr(data, "_tensordict", None) or dict(data.items())
@@ -486,7 +543,7 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
                 return False
             if not ok(value, full, bindings):
                 return False
-        return True
+        return not self.strict or not _has_extra(entries, self._tree)
 
     def _check(
         self,
@@ -506,17 +563,19 @@ class SpecDict(Mapping[tuple[str, ...], Leaf]):
                 if not optional:
                     out.append(Mismatch(full, "missing", f"missing key (expected {_leaf_text(leaf)})"))
                 continue
-            if not isinstance(value, torch.Tensor) and is_non_tensor(value):
-                # A TensorDict wraps strings and other objects; TypeSpec checks the object.
-                value = value.tolist()
             leaf._check(value, full, bindings, out)
         if self.strict:
-            for extra in sorted(_leaf_keys(data) - set(self._leaves)):
-                # A key below a TypeSpec'd sub-dict is not extra.
-                if any(extra[: len(p)] == p for p in self._leaves):
-                    continue
-                full = format_path(extra)
-                out.append(Mismatch(f"{path}.{full}" if path else full, "extra", "unexpected key"))
+            extras: list[tuple[tuple[str, ...], Any]] = []
+            _extra_keys(data, self._tree, (), extras)
+            # Sorted by path; the repr orders non-string keys of one mapping (they may not compare).
+            for where, key in sorted(extras, key=lambda e: (e[0], "" if e[1] is _MISSING else repr(e[1]))):
+                full = format_path(where)
+                full = f"{path}.{full}" if path and full else full or path
+                if key is _MISSING:
+                    out.append(Mismatch(full, "extra", "unexpected key"))
+                else:
+                    message = f"unexpected key {key!r} ({type(key).__name__}): keys must be strings"
+                    out.append(Mismatch(full, "extra", message))
 
 
 def _leaf_text(leaf: Leaf) -> str:
@@ -539,23 +598,76 @@ def _lookup(data: Mapping[Any, Any], key: str | tuple[str, ...]) -> Any:
     return value
 
 
-def _leaf_keys(data: Any, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    keys: set[tuple[str, ...]] = set()
+def _is_container(value: Any) -> bool:
+    """Return whether ``value`` holds keys: a TensorDict or mapping, but no non-tensor wrapper."""
+    return isinstance(value, (Mapping, TensorDictBase)) and not is_non_tensor(value)
+
+
+def _entries(data: Any) -> Iterable[tuple[Any, Any]]:
+    """Return ``(key, value)`` for the top-level entries of a TensorDict or mapping."""
     if isinstance(data, TensorDictBase):
-        # Not ``keys(leaves_only=True)``: that skips non-tensor entries, which are keys too.
-        for k in data.keys():  # noqa: SIM118 (iterating a TensorDict splits its batch)
-            v = data.get(k)
-            if isinstance(v, TensorDictBase) and not is_non_tensor(v):
-                keys |= _leaf_keys(v, (*prefix, k))
-            else:
-                keys.add((*prefix, k))
-        return keys
-    for k, v in data.items():
-        if isinstance(v, (Mapping, TensorDictBase)):
-            keys |= _leaf_keys(v, (*prefix, k))
+        # A TensorDict's own key -> value dict where it has one (as in ``SpecDict._ok``); else
+        # ``keys()`` and ``get``, since iterating a TensorDict splits its batch.
+        inner = getattr(data, "_tensordict", None) if type(data) is TensorDict else None
+        if isinstance(inner, dict):
+            return inner.items()
+        return [(k, data.get(k)) for k in data.keys()]  # noqa: SIM118
+    return data.items()  # type: ignore[no-any-return]
+
+
+def _has_extra(data: Any, tree: Mapping[str, Any]) -> bool:
+    """Return whether ``data`` has a key that ``tree`` does not name (what ``_extra_keys`` would list).
+
+    Anything below a leaf of ``tree`` belongs to that leaf (a ``TypeSpec``'d
+    sub-dict). Below a key that ``tree`` does not name, everything is extra,
+    an empty sub-dict included; where ``tree`` expects nested keys, an entry
+    holding no keys (a tensor) is extra.
+    """
+    for key, value in _entries(data):
+        if not isinstance(key, str):
+            return True
+        sub = tree.get(key, _MISSING)
+        if sub is None:
+            continue
+        if sub is _MISSING or not _is_container(value) or _has_extra(value, sub):
+            return True
+    return False
+
+
+def _extra_keys(
+    data: Any, tree: Mapping[str, Any], prefix: tuple[str, ...], out: list[tuple[tuple[str, ...], Any]]
+) -> None:
+    """Append each key of ``data`` that ``tree`` does not name (see ``_has_extra``).
+
+    A string key is appended as ``(path, _MISSING)``, its leaves (or itself,
+    if it holds none) for a sub-dict; any other key as ``(path of its
+    mapping, key)``, since it has no place in a dotted path.
+    """
+    for key, value in _entries(data):
+        if not isinstance(key, str):
+            out.append((prefix, key))
+            continue
+        sub = tree.get(key, _MISSING)
+        if sub is None:
+            continue
+        if sub is _MISSING:
+            _all_keys(value, (*prefix, key), out)
+        elif _is_container(value):
+            _extra_keys(value, sub, (*prefix, key), out)
         else:
-            keys.add((*prefix, k))
-    return keys
+            out.append(((*prefix, key), _MISSING))
+
+
+def _all_keys(value: Any, path: tuple[str, ...], out: list[tuple[tuple[str, ...], Any]]) -> None:
+    """Append ``path`` itself, or the leaves below it if ``value`` holds keys, as ``_extra_keys`` does."""
+    entries = list(_entries(value)) if _is_container(value) else []
+    if not entries:
+        out.append((path, _MISSING))
+    for key, sub in entries:
+        if isinstance(key, str):
+            _all_keys(sub, (*path, key), out)
+        else:
+            out.append((path, key))
 
 
 IOSpec = TensorShape | TypeSpec | SpecDict

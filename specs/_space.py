@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-from specs._io import SpecDict, TensorShape, format_path
+from specs._io import SpecDict, TensorShape, _not_dense, format_path
 from specs.errors import Mismatch, SpecError
 
 __all__ = [
@@ -96,6 +96,11 @@ class Spec(ABC):
     def validate(self, x: Any, *, batch_shape: BatchShape | None = None) -> None:
         """Raise ``SpecError`` naming the first offending leaf if ``x`` does not belong.
 
+        Shape, dtype and values are checked, so a leaf must be a dense tensor
+        with data: a sparse or nested tensor is a ``type`` mismatch, and a meta
+        tensor whose shape and dtype fit is a ``value`` mismatch (its values
+        cannot be checked). ``as_io_spec()`` checks shape and dtype only.
+
         Args:
             x: A tensor (leaf) or TensorDict (composite).
             batch_shape: Expected batch dims; inferred from ``x`` when omitted.
@@ -146,6 +151,9 @@ class TensorSpec(Spec):
     def _first_error(self, x: Any, batch_shape: torch.Size | None, path: str) -> Mismatch | None:
         if not isinstance(x, torch.Tensor):
             return Mismatch(path, "type", f"expected a Tensor for {self!r}, got {type(x).__name__}")
+        not_dense = _not_dense(x)
+        if not_dense is not None:
+            return Mismatch(path, "type", not_dense)
         n = len(self.shape)
         if x.ndim < n or x.shape[x.ndim - n :] != self.shape:
             return Mismatch(
@@ -157,6 +165,12 @@ class TensorSpec(Spec):
             return Mismatch(path, "dim", f"expected batch shape {list(batch_shape)}, got {list(x.shape[: x.ndim - n])}")
         if x.dtype != self.dtype:
             return Mismatch(path, "dtype", f"expected dtype {self.dtype}, got {x.dtype}")
+        if x.is_meta:
+            return Mismatch(
+                path,
+                "value",
+                f"meta tensor (device meta) has no values to check against {self!r}: pass a tensor with data",
+            )
         return self._value_error(x, path)
 
     @abstractmethod
