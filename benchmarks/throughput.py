@@ -21,6 +21,7 @@ Run:
     .venv/bin/python benchmarks/throughput.py                       # all rows
     .venv/bin/python benchmarks/throughput.py --num-envs 64 --seconds 5 --repeats 1 --no-peers
     .venv/bin/python benchmarks/throughput.py --device cuda          # on a GPU
+    .venv/bin/python benchmarks/throughput.py --num-envs 64 --no-peers --no-bf16 --safety-row  # what the guards cost
 
 Everything runs one measurement at a time; run nothing else on the machine.
 """
@@ -64,8 +65,14 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def ours(num_envs: int, device: str, amp: str, seconds: float) -> float:
-    """Env steps/s of our whole PPO iterations."""
+def ours(num_envs: int, device: str, amp: str, seconds: float, safety: bool = True) -> float:
+    """Env steps/s of our whole PPO iterations, as ``Trainer.run`` makes them.
+
+    With ``safety`` (the default, as in training) the finite guards are on and
+    each iteration starts with the boundary snapshot ``run`` takes so that it can
+    save the last completed iteration on any way out; without it both are off,
+    to measure what they cost.
+    """
     from rl8_core import Trainer
 
     trainer = Trainer(
@@ -80,10 +87,13 @@ def ours(num_envs: int, device: str, amp: str, seconds: float) -> float:
             "tracking": {"enabled": False},
             "progress": "none",
             "check_specs": "never",
+            "guards": {"env": safety, "updates": safety, "weights": safety},
         }
     )
 
     def iteration() -> int:
+        if safety:
+            trainer._snapshot()  # what run() does at each iteration boundary
         trainer.step()
         sync(trainer.device)
         return num_envs * HORIZON
@@ -186,6 +196,9 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip rl8 1.0.0")
     parser.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast rows")
     parser.add_argument("--rl8-python", default=str(ROOT / ".bench/rl8/bin/python"))
+    parser.add_argument(
+        "--safety-row", action="store_true", help="also measure ours with the finite guards and the run() snapshot off"
+    )
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -194,6 +207,8 @@ def main() -> None:
         "ours fp32": lambda n: ours(n, args.device, "off", args.seconds),
         "compute ceiling fp32": lambda n: compute_ceiling(n, args.device, "off", args.seconds),
     }
+    if args.safety_row:
+        rows["ours fp32, guards+snapshot off"] = lambda n: ours(n, args.device, "off", args.seconds, safety=False)
     if not args.no_bf16:
         rows["ours bf16 autocast"] = lambda n: ours(n, args.device, "bf16", args.seconds)
         rows["compute ceiling bf16"] = lambda n: compute_ceiling(n, args.device, "bf16", args.seconds)
@@ -216,6 +231,7 @@ def main() -> None:
         for label, values in results.items():
             print(f"  {label:30} {med[label]:15,.0f} {min(values):12,.0f} - {max(values):10,.0f}")
         ratios = [("ours fp32", "compute ceiling fp32"), ("ours fp32", "rl8 1.0.0 (fp32)")]
+        ratios += [("ours fp32", "ours fp32, guards+snapshot off")]
         ratios += [("ours bf16 autocast", "compute ceiling bf16"), ("ours bf16 autocast", "rl8 1.0.0 (fp32)")]
         for a, b in ratios:
             if a in med and b in med:

@@ -19,7 +19,15 @@ from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import CatalogProtocol, RLModule, RLModuleSpec
 from rl8_core.components.normalizer import ObsNormalizer, RunningMeanStd
 from rl8_core.components.returns import compute_gae
-from rl8_core.config import check_options, config_from_mapping, config_to_dict, describe_config, field_docs
+from rl8_core.config import (
+    FieldError,
+    check_options,
+    check_range,
+    config_from_mapping,
+    config_to_dict,
+    describe_config,
+    field_docs,
+)
 from rl8_core.envs.gym import GymVectorEnv, make_gymnasium_env
 from rl8_core.envs.make import make_env
 from rl8_core.errors import CheckpointError, ConfigError, NonFiniteError, PluginError, Terminated, UnknownComponentError
@@ -74,6 +82,7 @@ __all__ = [
     "EnvSteps",
     "EpisodeStats",
     "EvalConfig",
+    "FieldError",
     "FlattenObs",
     "GuardsConfig",
     "GymVectorEnv",
@@ -107,6 +116,7 @@ __all__ = [
     "atomic_write_text",
     "build_mlp",
     "check_options",
+    "check_range",
     "check_train_outputs",
     "compute_gae",
     "config_from_mapping",

@@ -190,6 +190,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``rl8`` command."""
     parser = argparse.ArgumentParser(prog="rl8", description="rl8: reinforcement learning built from plugins.")
@@ -210,16 +221,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("-h", "--help", action="store_true", help="show this help and every config option")
     t.add_argument("config", nargs="?", help="YAML or JSON config file")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    t.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint or run directory")
+    t.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue from a checkpoint or run directory (its 'latest'); only from a trusted source: "
+        "loading a checkpoint unpickles the module's classes, which can run code",
+    )
     t.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     t.add_argument(
         "--strict", action="store_true", help="refuse to run if any plugin failed to load or conflicts (exit 2)"
     )
     t.set_defaults(func=cmd_train, parser=t)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint")
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint",
+        description="Evaluate a training checkpoint on fresh episodes of its env. Only evaluate checkpoints from a "
+        "trusted source: loading one unpickles the module's classes, which can run code.",
+    )
     e.add_argument("checkpoint", help="checkpoint directory (or run directory with a 'latest' file)")
-    e.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
+    e.add_argument("--episodes", type=_positive_int, default=10, help="episodes to run (default 10)")
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of acting deterministically")
     e.add_argument("--seed", type=int, default=12345, help="seed of the evaluation envs")
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")

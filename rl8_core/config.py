@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import inspect
 import itertools
+import math
 import textwrap
 import types
 import typing
@@ -19,7 +20,9 @@ import yaml
 from rl8_core.errors import ConfigError
 
 __all__ = [
+    "FieldError",
     "check_options",
+    "check_range",
     "config_from_mapping",
     "config_to_dict",
     "describe_config",
@@ -29,6 +32,59 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+class FieldError(ValueError):
+    """A config field holds a value outside its range; ``config_from_mapping`` names it ``path.field``.
+
+    Raise it from a config dataclass's ``__post_init__`` (``check_range`` does)
+    so the user reads the dotted key, e.g. ``learner.lr: must be > 0, got -1``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        #: The field's name.
+        self.field = field
+        #: What is wrong with its value.
+        self.message = message
+
+
+def check_range(
+    config: Any,
+    field: str,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+) -> None:
+    """Raise ``FieldError`` unless ``config.<field>`` is ``None`` or a finite number within the bounds.
+
+    Examples:
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Opt:
+        ...     lr: float = 1e-3
+        ...     def __post_init__(self):
+        ...         check_range(self, "lr", gt=0)
+        >>> config_from_mapping(Opt, {"lr": -1.0}, path="learner")
+        Traceback (most recent call last):
+        ...
+        rl8_core.errors.ConfigError: learner.lr: must be > 0, got -1.0
+    """
+    value = getattr(config, field)
+    if value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FieldError(field, f"must be a finite number, got {value}")
+    checks = (
+        (gt, ">", value > gt if gt is not None else True),
+        (ge, ">=", value >= ge if ge is not None else True),
+        (lt, "<", value < lt if lt is not None else True),
+        (le, "<=", value <= le if le is not None else True),
+    )
+    for bound, text, ok in checks:
+        if bound is not None and not ok:
+            raise FieldError(field, f"must be {text} {bound:g}, got {value!r}")
 
 
 def _type_name(tp: Any) -> str:
@@ -153,6 +209,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         value = read_number(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected float, got {_value_text(value)}")
+        if math.isnan(value):
+            raise ConfigError(f"{path}: expected a number, got nan")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -205,6 +263,8 @@ def config_from_mapping(cls: type[T], data: Mapping[str, Any], *, path: str = "c
     kwargs = {name: _convert(hints[name], data[name], f"{path}.{name}") for name in fields if name in data}
     try:
         return cls(**kwargs)
+    except FieldError as exc:
+        raise ConfigError(f"{path}.{exc.field}: {exc.message}") from exc
     except (TypeError, ValueError) as exc:
         if isinstance(exc, ConfigError):
             raise

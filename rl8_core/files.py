@@ -20,6 +20,14 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     contents and the temporary directory is removed (or left as ``.tmp-*``,
     which readers ignore).
 
+    Writing a new ``path`` is one atomic rename. Replacing an existing one
+    takes two (the old directory to ``.old-*``, then the new one into place):
+    a process killed between them leaves no ``path``, with the old contents
+    in ``.old-*``. Nothing should point at a directory this replaces; the run
+    directory's ``latest`` pointer, for one, is handled by
+    ``rl8_core.checkpoints.run.save_checkpoint``, which never leaves it on a
+    missing directory.
+
     Examples:
         >>> import tempfile, pathlib
         >>> root = pathlib.Path(tempfile.mkdtemp())

@@ -3,6 +3,16 @@
 A directory with three files: ``rl8_module.json`` (readable metadata: specs,
 config, component provenance), ``constructor.pkl`` (the cloudpickled
 constructor arguments) and ``state.pt`` (the weights).
+
+Only load checkpoints from a source you trust. The weights (``state.pt``) and
+a run's trainer state load with ``torch.load(weights_only=True)``, which
+builds nothing but tensors and plain containers. The constructor arguments
+cannot: they hold the module's and catalog's classes, pickled (by value when
+they cannot be imported, e.g. a class defined in a notebook), and unpickling
+them runs code the checkpoint's author chose. That is on purpose (a module
+restores in a fresh process without its source), and it is why
+``read_constructor`` must never be called on a checkpoint from an untrusted
+source.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from specs import spec_from_dict
 
 __all__ = [
     "CONSTRUCTOR_FILE",
+    "FILES",
     "FORMAT_VERSION",
     "META_FILE",
     "STATE_FILE",
@@ -38,6 +49,8 @@ META_FILE = "rl8_module.json"
 CONSTRUCTOR_FILE = "constructor.pkl"
 #: The module's ``state_dict``.
 STATE_FILE = "state.pt"
+#: The files of a complete module directory.
+FILES = (META_FILE, CONSTRUCTOR_FILE, STATE_FILE)
 #: Version of this layout, stored in the metadata.
 FORMAT_VERSION = 1
 
@@ -73,6 +86,9 @@ def _raw_metadata(path: Path) -> dict[str, Any]:
 def read_constructor(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(constructor, raw metadata)`` of a module directory.
 
+    This unpickles ``constructor.pkl`` (cloudpickle), which can run arbitrary
+    code: call it only on a checkpoint from a trusted source.
+
     Raises:
         CheckpointError: If ``path`` is not a module directory, or a class it
             needs cannot be imported (the message names the package to install).
@@ -87,7 +103,7 @@ def read_constructor(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def load_state(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Return the weights of a module directory."""
+    """Return the weights of a module directory (``weights_only``: tensors only, no code runs)."""
     state: dict[str, torch.Tensor] = torch.load(Path(path) / STATE_FILE, map_location=map_location, weights_only=True)
     return state
 

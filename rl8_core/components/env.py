@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
 from tensordict import TensorDictBase
 
-from specs import Spec
+from rl8_core.columns import Columns
+from specs import FLOAT_DTYPES, Spec, SpecDict, SpecError, TensorShape, check
+from specs.errors import Mismatch
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["BatchedEnv"]
 
@@ -91,6 +96,46 @@ class BatchedEnv(ABC):
             next observation: the final one where an episode ended), ``rewards``
             (float32), ``terminateds`` and ``truncateds`` (bool).
         """
+
+    def check_output(self, result: Any, *, method: str = "step") -> None:
+        """Check what ``reset``/``step`` returned against the contract: keys, batch size, shapes and dtypes.
+
+        ``obs`` (and ``next_obs``) must fit ``observation_spec`` with a leading
+        ``[num_envs]``, ``rewards`` be float ``[num_envs]``, and the flags bool
+        ``[num_envs]``. Observations outside the spec's bounds are logged once as a
+        warning, not an error (many envs overshoot their declared bounds a little).
+        The runner calls this on the rollouts it checks (``check_specs``).
+
+        Raises:
+            SpecError: Naming the env, the method, the key, and expected versus actual.
+        """
+        context = f"{type(self).__name__}.{method} output"
+        if not isinstance(result, TensorDictBase):
+            raise SpecError(
+                [Mismatch("", "type", f"expected a TensorDict, got {type(result).__module__}.{type(result).__name__}")],
+                context=context,
+            )
+        obs = self.observation_spec.as_io_spec(("b",))
+        keys: dict[str, Any] = {Columns.OBS: obs}
+        if method == "step":
+            keys |= {
+                Columns.NEXT_OBS: obs,
+                Columns.REWARDS: TensorShape("b", dtype=FLOAT_DTYPES),
+                Columns.TERMINATEDS: TensorShape("b", dtype=torch.bool),
+                Columns.TRUNCATEDS: TensorShape("b", dtype=torch.bool),
+            }
+        check(SpecDict(keys), result, context=context, bindings={"b": (self.num_envs, "num_envs")})
+        if not self._bounds_warned:
+            try:
+                self.observation_spec.validate(result.get(Columns.OBS), batch_shape=(self.num_envs,))
+            except SpecError as exc:
+                self._bounds_warned = True
+                logger.warning(
+                    "%s: observations outside the observation spec (%s); warned once", context, exc.mismatches[0]
+                )
+
+    #: Whether ``check_output`` has warned of out-of-bounds observations already.
+    _bounds_warned: bool = False
 
     def close(self) -> None:  # noqa: B027 - most envs hold nothing to release
         """Release resources (worker processes, windows); a no-op by default."""

@@ -284,6 +284,19 @@ class RLModule(nn.Module):
         return self.forward_inference(batch)
 
     def _run(self, mode: str, batch: TensorDictBase, fn: Callable[[TensorDictBase], TensorDictBase]) -> TensorDictBase:
+        if not isinstance(batch, TensorDictBase):
+            raise SpecError(
+                [
+                    Mismatch(
+                        "",
+                        "type",
+                        f"forward_{mode} takes a TensorDict with batch dims, got "
+                        f"{type(batch).__module__}.{type(batch).__qualname__}; wrap it: "
+                        "TensorDict({'obs': obs}, batch_size=[b])",
+                    )
+                ],
+                context=self._context[mode, "input"],
+            )
         if is_checking():
             return self._run_checked(mode, batch, fn)
         out = fn(self._preprocess(batch))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import math
+import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -12,6 +14,7 @@ import gymnasium as gym
 import torch
 import tree
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
+from gymnasium.vector.async_vector_env import AsyncState
 from gymnasium.wrappers import FilterObservation
 from tensordict import TensorDict, TensorDictBase
 
@@ -21,7 +24,12 @@ from rl8_core.errors import ConfigError
 from rl8_core.imports import import_object
 from specs import Box, Composite, Spec, TensorSpec, UnsupportedSpaceError, from_gymnasium, from_numpy, to_numpy
 
-__all__ = ["GymVectorEnv", "WrapperEntry", "make_gymnasium_env"]
+__all__ = ["EnvStepTimeout", "GymVectorEnv", "WrapperEntry", "make_gymnasium_env"]
+
+
+class EnvStepTimeout(RuntimeError):
+    """An async gymnasium env's worker did not finish a step within ``step_timeout_s``."""
+
 
 Vectorization = Literal["sync", "async"]
 #: One entry of ``wrappers``: an import path, a ``{wrapper: PATH, option: value}`` mapping, or a callable.
@@ -301,6 +309,9 @@ class GymVectorEnv(BatchedEnv):
             keyword arguments) or callables ``env -> env``.
         drop_keys: Top-level keys removed from a ``Dict`` observation after the
             wrappers (e.g. MiniGrid's text ``mission``).
+        step_timeout_s: With ``async`` vectorization, the longest a step may
+            take: a worker that hangs past it is terminated and ``step`` raises
+            ``EnvStepTimeout``. ``None`` waits for ever.
         vector_kwargs: Extra keyword arguments for ``SyncVectorEnv`` /
             ``AsyncVectorEnv`` (e.g. ``context="spawn"``); ``autoreset_mode``
             is fixed to ``SAME_STEP``.
@@ -332,8 +343,17 @@ class GymVectorEnv(BatchedEnv):
         env_kwargs: Mapping[str, Any] | None = None,
         wrappers: Sequence[WrapperEntry] | None = None,
         drop_keys: Sequence[str] | None = None,
+        step_timeout_s: float | None = None,
         vector_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
+        if step_timeout_s is not None and not (math.isfinite(step_timeout_s) and step_timeout_s > 0):
+            raise ConfigError(f"env_config.step_timeout_s: must be a number > 0, got {step_timeout_s!r}")
+        if step_timeout_s is not None and vectorization != "async":
+            raise ConfigError(
+                "env_config.step_timeout_s: needs vectorization: async (a sync env steps in this process and "
+                "cannot be timed out)"
+            )
+        self._step_timeout_s = step_timeout_s
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if vectorization not in ("sync", "async"):
@@ -363,6 +383,8 @@ class GymVectorEnv(BatchedEnv):
         self.action_spec = _space_spec(self.env.single_action_space, "action").to(self.device)
         self._batch_size = torch.Size([self.num_envs])
         self._action_leaves = self._plan_actions(self.action_spec)
+        self._name = env if isinstance(env, str) else getattr(env, "__qualname__", repr(env))
+        self._closed = False
         self._needs_reset = True
 
     def _plan_actions(self, spec: Spec) -> list[_ActionLeaf]:
@@ -429,7 +451,7 @@ class GymVectorEnv(BatchedEnv):
         """
         if self._needs_reset:
             raise RuntimeError("call reset() before step()")
-        obs_np, rewards, terminateds, truncateds, info = self.env.step(self._prepare_actions(actions))
+        obs_np, rewards, terminateds, truncateds, info = self._step_vector(self._prepare_actions(actions))
         obs = self._to_torch(obs_np, self.num_envs)
         next_obs = obs
         finished = info.get("_final_obs")
@@ -453,9 +475,39 @@ class GymVectorEnv(BatchedEnv):
             device=self.device,
         )
 
+    def _step_vector(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+        vec = self.env
+        if self._step_timeout_s is None or not isinstance(vec, AsyncVectorEnv):
+            return vec.step(actions)
+        vec.step_async(actions)
+        try:
+            result: tuple[Any, Any, Any, Any, dict[str, Any]] = vec.step_wait(timeout=self._step_timeout_s)
+            return result
+        except multiprocessing.TimeoutError:
+            # gymnasium has reset its state to idle: a plain close would wait on the hung worker.
+            self._closed = True
+            vec.close_extras(terminate=True)
+            vec.closed = True
+            raise EnvStepTimeout(
+                f"a worker of {self._name!r} did not finish a step within {self._step_timeout_s:g} s "
+                "(env_config.step_timeout_s); the workers were stopped"
+            ) from None
+
     def close(self) -> None:
-        """Close the vector env (and its worker processes)."""
-        self.env.close()
+        """Close the vector env (and its worker processes).
+
+        Workers still busy with a step (it timed out, or Ctrl-C arrived while
+        waiting) are terminated rather than waited for, so closing never hangs.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        vec = self.env
+        if isinstance(vec, AsyncVectorEnv) and vec._state != AsyncState.DEFAULT:
+            vec.close_extras(terminate=True)
+            vec.closed = True
+        else:
+            vec.close()
 
 
 def make_gymnasium_env(
@@ -469,6 +521,7 @@ def make_gymnasium_env(
     clip_actions: bool = True,
     wrappers: Sequence[WrapperEntry] | None = None,
     drop_keys: Sequence[str] | None = None,
+    step_timeout_s: float | None = None,
     **make_kwargs: Any,
 ) -> GymVectorEnv:
     """Build a ``GymVectorEnv`` from a gymnasium id or an env factory, with config-style options.
@@ -495,6 +548,8 @@ def make_gymnasium_env(
             ``{"wrapper": PATH, option: value}`` mappings; see ``GymVectorEnv``.
         drop_keys: Top-level keys removed from a ``Dict`` observation after the
             wrappers (``env_config.drop_keys``), e.g. MiniGrid's text ``mission``.
+        step_timeout_s: With ``vectorization: async``, stop a worker that takes
+            longer than this for one step (``EnvStepTimeout``) instead of waiting for ever.
         **make_kwargs: Passed to ``gymnasium.make`` (or to ``factory``).
 
     Raises:
@@ -543,4 +598,5 @@ def make_gymnasium_env(
         env_kwargs=make_kwargs,
         wrappers=wrappers,
         drop_keys=drop_keys,
+        step_timeout_s=step_timeout_s,
     )

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 import yaml
 
-from rl8_core.config import config_from_mapping, config_to_dict, parse_scalar
+from rl8_core.config import FieldError, check_range, config_from_mapping, config_to_dict, parse_scalar
 from rl8_core.errors import ConfigError
 from rl8_core.training.guards import GuardsConfig
 from rl8_core.training.learner import LearnerConfig
@@ -69,8 +70,11 @@ class StopConfig:
     """Improvement that resets the plateau counter."""
 
     def __post_init__(self) -> None:
-        if self.window < 1:
-            raise ValueError(f"window must be >= 1, got {self.window}")
+        check_range(self, "window", ge=1)
+        check_range(self, "env_steps", ge=1)
+        check_range(self, "wall_time_s", gt=0)
+        check_range(self, "plateau_iterations", ge=1)
+        check_range(self, "plateau_min_delta", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +91,12 @@ class EvalConfig:
     """Evaluate every this many iterations during training (0: only at the end)."""
     at_end: bool = True
     """Evaluate once when ``run`` finishes."""
+
+    def __post_init__(self) -> None:
+        # Checked at the start: an evaluation runs only after all the training.
+        check_range(self, "episodes", ge=1)
+        check_range(self, "num_envs", ge=1)
+        check_range(self, "every", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +116,10 @@ class TrackingConfig:
     flush_every_s: float = 2.0
     """Send buffered metrics at most this often (training never waits on the store)."""
 
+    def __post_init__(self) -> None:
+        # The metric writer waits this long for work: 0, negative or non-finite would kill it silently.
+        check_range(self, "flush_every_s", gt=0)
+
 
 @dataclass(frozen=True, kw_only=True)
 class CheckpointConfig:
@@ -116,9 +130,15 @@ class CheckpointConfig:
     every: int = 0
     """Save every this many iterations (0: only at the end)."""
     keep: int = 3
-    """Keep at most this many periodic checkpoints (the final one is always kept)."""
+    """Keep at most this many periodic checkpoints, at least 1 (the final one is always kept)."""
     at_end: bool = True
     """Save when ``run`` finishes."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "every", ge=0)
+        if self.keep < 1:
+            # The newest periodic checkpoint is what a killed run resumes from; it is never deleted.
+            raise FieldError("keep", f"must be >= 1 (to save only at the end, set every: 0 instead), got {self.keep}")
 
 
 #: The algorithm-independent part of the quickstart: env, rollout size, stop conditions and the algorithm it
@@ -236,9 +256,18 @@ class TrainConfig:
     """``torch.set_num_threads`` for the run; ``null`` keeps torch's default."""
 
     def __post_init__(self) -> None:
-        for name in ("num_envs", "horizon"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_range(self, "num_envs", ge=1)
+        check_range(self, "horizon", ge=1)
+        check_range(self, "num_threads", ge=1)
+        for name in ("device", "env_device"):
+            value = getattr(self, name)
+            if value is None or value == "auto":
+                continue
+            try:
+                torch.device(value)
+            except (RuntimeError, ValueError):
+                expected = "expected auto, cpu, cuda, cuda:<index> or another torch device"
+                raise FieldError(name, f"{expected}, got {value!r}") from None
 
     @classmethod
     def quickstart(cls, overrides: Sequence[str] = ()) -> TrainConfig:
@@ -279,12 +308,16 @@ class TrainConfig:
         """
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"cannot read config {path}: it is not UTF-8 text (byte {exc.start}); give a YAML or JSON file"
+            ) from None
         try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
+            data = json.loads(text, object_pairs_hook=_unique_keys) if path.suffix == ".json" else _load_yaml(text)
+        except (json.JSONDecodeError, yaml.YAMLError, _DuplicateKey) as exc:
             raise ConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
         if data is None:
             data = {}
@@ -308,6 +341,37 @@ class TrainConfig:
             False
         """
         return self.from_mapping({**self.to_dict(), **changes}, path="replace")
+
+
+class _DuplicateKey(ValueError):
+    """A config file sets one key twice (YAML and JSON both keep the last silently)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise _DuplicateKey(f"duplicate key {key!r} on line {line} (the file sets it twice)")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"duplicate key {key!r} (the file sets it twice)")
+        out[key] = value
+    return out
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rl8_core.config import check_range
 from rl8_core.errors import NonFiniteError
 
 __all__ = ["GuardsConfig", "NonFiniteError", "all_finite", "describe_nonfinite"]
@@ -32,8 +33,7 @@ class GuardsConfig:
     """Check the weights after each update; non-finite weights stop the run (and are never saved)."""
 
     def __post_init__(self) -> None:
-        if self.max_skipped_updates < 1:
-            raise ValueError(f"max_skipped_updates must be >= 1, got {self.max_skipped_updates}")
+        check_range(self, "max_skipped_updates", ge=1)
 
 
 def all_finite(tensors: Iterable[torch.Tensor]) -> bool:

@@ -14,6 +14,8 @@ from tensordict import TensorDictBase
 from rl8_core.columns import Columns, Metrics
 from rl8_core.components.algorithm import Algorithm
 from rl8_core.components.module import RLModule
+from rl8_core.config import FieldError, check_range
+from rl8_core.errors import ConfigError
 from rl8_core.training.guards import GuardsConfig, NonFiniteError, all_finite, describe_nonfinite
 from rl8_core.training.schedule import Schedule
 
@@ -40,10 +42,14 @@ class LearnerConfig:
     """Mixed precision: ``auto`` is bf16 on CUDA (fp16 where bf16 is unsupported) and off on CPU."""
 
     def __post_init__(self) -> None:
-        if self.grad_accumulation < 1:
-            raise ValueError(f"grad_accumulation must be >= 1, got {self.grad_accumulation}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_range(self, "lr", gt=0)
+        check_range(self, "adam_eps", gt=0)
+        check_range(self, "weight_decay", ge=0)
+        check_range(self, "max_grad_norm", gt=0)
+        check_range(self, "grad_accumulation", ge=1)
+        for i, (_, lr) in enumerate(self.lr_schedule or ()):
+            if not (math.isfinite(lr) and lr >= 0):
+                raise FieldError("lr_schedule", f"entry {i}: learning rates must be finite and >= 0, got {lr}")
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -52,7 +58,7 @@ def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "bf16" or (amp == "auto" and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     if device.type != "cuda":
-        raise ValueError("fp16 autocast needs CUDA; use amp: bf16 on CPU")
+        raise ConfigError("learner.amp: fp16 autocast needs CUDA; use bf16 (or off) on the CPU")
     return torch.float16
 
 

@@ -52,9 +52,10 @@ class Runner:
         env: The batched env to step.
         module: Acts through ``forward_exploration``.
         horizon: Steps per env per rollout.
-        check_specs: ``first`` checks the module's specs, and its actions
-            against the action spec, during the first rollout only (a mistake
-            shows at once, then it costs nothing), ``always`` or ``never``.
+        check_specs: ``first`` checks the module's specs, its actions against
+            the action spec and the env's outputs against the env contract
+            (``BatchedEnv.check_output``) during the first rollout only (a
+            mistake shows at once, then it costs nothing), ``always`` or ``never``.
         seed: Seed of the env's first reset.
         autocast: Returns the context the acting forwards run in (e.g. bf16
             autocast); by default none.
@@ -97,7 +98,10 @@ class Runner:
         self.device = env.device
         self._rollouts = 0
         self._buffer: TensorDict | None = None
-        self._obs: torch.Tensor | TensorDictBase = env.reset(seed=seed).get(Columns.OBS)
+        first = env.reset(seed=seed)
+        if check_specs != "never":
+            env.check_output(first, method="reset")
+        self._obs: torch.Tensor | TensorDictBase = first.get(Columns.OBS)
         self._ep_return = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
         self._ep_length = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
         self._leaf_keys: list[str | tuple[str, ...]] = []
@@ -137,6 +141,8 @@ class Runner:
                 if checks:  # before the env sees them: dtype, shape and discrete ranges of the action spec
                     module.check_actions("exploration", actions)
                 result = env.step(actions.to(self.device) if move else actions)
+                if checks:  # the env's side of the contract, before its data is used
+                    env.check_output(result)
                 self._obs = result.get(Columns.OBS)
                 if move:
                     result = result.to(device, non_blocking=True)

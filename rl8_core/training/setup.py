@@ -90,6 +90,12 @@ def resolve_parts(config: TrainConfig, registry: Registry) -> TrainParts:
     _check_env_config(config, registry)
     if config.catalog is not None:
         catalog_class = import_object(config.catalog)
+        missing = [m for m in _CATALOG_METHODS if not callable(getattr(catalog_class, m, None))]
+        if not isinstance(catalog_class, type) or missing:
+            raise ConfigError(
+                f"catalog: {config.catalog!r} is not a catalog class (it lacks {', '.join(missing) or 'a class'}); "
+                "name a subclass of catalogs.Catalog, or leave catalog unset"
+            )
     model_config_class = getattr(catalog_class or module_class.default_catalog_class, "config_class", None)
     if model_config_class is not None:
         config_from_mapping(model_config_class, config.model_config, path="model_config")
@@ -126,6 +132,9 @@ def _check_env_config(config: TrainConfig, registry: Registry) -> None:
     known = [k for k in own if k not in (*_ENV_ARGS, "id", "make_kwargs")] + make_options
     check_options(creator, env_options, path="env_config", what=what, reserved=("self",), accepted=known)
 
+
+#: What the core calls on a catalog (``CatalogProtocol``).
+_CATALOG_METHODS = ("get_action_dist_cls", "get_action_dist_config", "get_action_mask_key", "components")
 
 #: What rl8-core passes to every env factory itself.
 _ENV_ARGS = ("num_envs", "seed", "device")
@@ -165,13 +174,23 @@ def default_module_of(
 def resolve_device(device: str | torch.device) -> torch.device:
     """Turn ``"auto"`` into ``cuda`` when available, else ``cpu``; pass others through.
 
+    Raises:
+        ConfigError: For a CUDA device this machine does not have.
+
     Examples:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {str(device)!r} but this machine has no CUDA device torch can use; use auto or cpu")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device: {str(device)!r} but there are {torch.cuda.device_count()} CUDA devices (cuda:0 ...); pick one"
+        )
+    return resolved
 
 
 def seed_everything(seed: int) -> None:

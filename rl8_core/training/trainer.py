@@ -132,7 +132,8 @@ class Trainer:
         self.last_result: dict[str, float] = {}
         #: The stop conditions that ended the last ``run``.
         self.stopped_by: list[str] = []
-        self._periodic: list[Path] = []
+        #: The checkpoint this trainer last wrote into ``run_dir`` (not rewritten for the same iteration).
+        self._last_written: Path | None = None
         self._resume_run_id: str | None = None
         #: The MLflow run of the last ``run`` (kept after it ends), or ``None``.
         self.run_id: str | None = None
@@ -234,6 +235,13 @@ class Trainer:
         self.tracker = Tracker(self.config.tracking)
         tags = {"rl8.env": self.config.env, "rl8.algorithm": self.config.algorithm}
         self.run_id = self.tracker.start(run_params(self.config.to_dict(), self.components()), tags, run_id=run_id)
+        # If the store fails mid-run, the metrics go beside the checkpoints: into the run directory, or
+        # beside the one it will be (creating that directory now would move the checkpoints to "<name>-2").
+        if self.run_dir is not None:
+            self.tracker.fallback_path = self.run_dir / "metrics.jsonl"
+        else:
+            future = run_dir.new_run_dir(self.config.checkpoint.dir, self.tracker.run_name)
+            self.tracker.fallback_path = future.with_name(f"{future.name}.metrics.jsonl")
 
     def run(self, stop_conditions: Sequence[StopCondition] | None = None) -> dict[str, float]:
         """Train until a stop condition holds; track, checkpoint and evaluate.
@@ -258,6 +266,9 @@ class Trainer:
         gate = ReturnReached(gate_at) if stop.eval_return_mean is not None and gate_at is not None else None
         # The state at the last iteration boundary: what is saved when the run ends early.
         boundary: _Snapshot | None = None
+        if self.run_dir is not None:
+            # A resumed run: remove what a killed process left (temp and half-written or half-deleted directories).
+            run_dir.clean_run_dir(self.run_dir)
         try:
             with _signals_raise(), ProgressDisplay(self.config.progress, total_env_steps=total) as progress:
                 progress.message(banner(self.device, self.components(), self.tracker))
@@ -274,8 +285,8 @@ class Trainer:
                     if due or (gate is not None and gate(result)):
                         result.update(self.eval())
                     if every and self.iteration % every == 0:
-                        self._periodic.append(self.save_checkpoint())
-                        run_dir.prune(self._periodic, self.config.checkpoint.keep)
+                        saved = self.save_checkpoint()
+                        run_dir.prune(saved.parent, self.config.checkpoint.keep)
                     self.stopped_by = [repr(c) for c in conds if c(result)]
                 final = dict(result)
                 if self.config.eval.at_end and Metrics.EVAL_RETURN_MEAN not in final:
@@ -327,7 +338,9 @@ class Trainer:
         The directory is written atomically; a crash mid-save leaves earlier
         checkpoints intact. By default it goes to
         ``<checkpoint.dir>/<run name>/iter_<iteration>`` and the run directory's
-        ``latest`` file points at it.
+        ``latest`` file points at it once it is complete (see
+        ``rl8_core.checkpoints.run.save_checkpoint``). An iteration this trainer
+        already saved there is not written again.
         """
         return self._write(self._snapshot_live(), path)
 
@@ -371,7 +384,12 @@ class Trainer:
                 name = self.tracker.run_name if self.tracker is not None else time.strftime("run-%Y%m%d-%H%M%S")
                 self.run_dir = run_dir.new_run_dir(self.config.checkpoint.dir, name)
             target = self.run_dir / run_dir.checkpoint_name(snapshot.iteration)
-        return run_dir.save_checkpoint(
+            if target == self._last_written and run_dir.is_complete(target):
+                # Already saved at this iteration (the periodic save, then the final one or one on exit):
+                # rewriting it would replace a good checkpoint for nothing.
+                run_dir.save_latest(target)
+                return target
+        written = run_dir.save_checkpoint(
             target,
             save_module=lambda p: self.module.save_to_path(p, state=snapshot.module_state),
             state=snapshot.state,
@@ -379,6 +397,9 @@ class Trainer:
             meta=snapshot.meta,
             point_latest=path is None,
         )
+        if path is None:
+            self._last_written = written
+        return written
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a checkpoint written by ``save_checkpoint`` into this trainer."""
@@ -395,6 +416,7 @@ class Trainer:
         self.counters.load_state_dict(state["counters"])
         run_dir.set_rng_state(state["rng"])
         self.run_dir = ckpt.parent
+        self._last_written = None
         self.last_result = dict(run_dir.read_meta(ckpt).get("last_result", {}))
 
     @classmethod

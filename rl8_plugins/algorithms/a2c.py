@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-from rl8_core import Algorithm, Columns, RLModule, compute_gae, hookimpl
+from rl8_core import Algorithm, Columns, RLModule, check_range, compute_gae, hookimpl
 from specs import FLOAT_DTYPES, TensorShape
 
 __all__ = ["A2C", "A2CConfig", "rl8_algorithms"]
@@ -38,18 +38,12 @@ class A2CConfig:
     """Samples per gradient step; ``null`` uses the whole rollout."""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
-        if not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
-        if self.vf_coef < 0.0:
-            raise ValueError(f"vf_coef must be >= 0, got {self.vf_coef}")
-        if self.ent_coef < 0.0:
-            raise ValueError(f"ent_coef must be >= 0, got {self.ent_coef}")
-        if self.num_epochs < 1:
-            raise ValueError(f"num_epochs must be >= 1, got {self.num_epochs}")
-        if self.minibatch_size is not None and self.minibatch_size < 1:
-            raise ValueError(f"minibatch_size must be >= 1 or null, got {self.minibatch_size}")
+        check_range(self, "gamma", ge=0, le=1)
+        check_range(self, "gae_lambda", ge=0, le=1)
+        check_range(self, "vf_coef", ge=0)
+        check_range(self, "ent_coef", ge=0)
+        check_range(self, "num_epochs", ge=1)
+        check_range(self, "minibatch_size", ge=1)
 
 
 class A2C(Algorithm):

@@ -10,7 +10,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from catalogs import ActorCriticCatalog, ActorCriticModule
-from rl8_core import Algorithm, Columns, RLModule, RunningMeanStd, Schedule, compute_gae, hookimpl
+from rl8_core import Algorithm, Columns, RLModule, RunningMeanStd, Schedule, check_range, compute_gae, hookimpl
 from specs import FLOAT_DTYPES, TensorShape
 
 __all__ = ["PPO", "PPOConfig", "compute_gae", "rl8_algorithms"]
@@ -50,16 +50,16 @@ class PPOConfig:
     """Divide rewards by a running std of the discounted return (Engstrom et al., 2020)."""
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
-        if not 0.0 <= self.gae_lambda <= 1.0:
-            raise ValueError(f"gae_lambda must be in [0, 1], got {self.gae_lambda}")
-        if self.num_epochs < 1:
-            raise ValueError(f"num_epochs must be >= 1, got {self.num_epochs}")
-        if self.minibatch_size is not None and self.minibatch_size < 1:
-            raise ValueError(f"minibatch_size must be >= 1 or null, got {self.minibatch_size}")
-        if self.dual_clip is not None and self.dual_clip <= 1.0:
-            raise ValueError(f"dual_clip must be > 1, got {self.dual_clip}")
+        check_range(self, "gamma", ge=0, le=1)
+        check_range(self, "gae_lambda", ge=0, le=1)
+        check_range(self, "clip_eps", gt=0)
+        check_range(self, "dual_clip", gt=1)
+        check_range(self, "vf_clip", gt=0)
+        check_range(self, "vf_coef", ge=0)
+        check_range(self, "ent_coef", ge=0)
+        check_range(self, "target_kl", gt=0)
+        check_range(self, "num_epochs", ge=1)
+        check_range(self, "minibatch_size", ge=1)
 
 
 class PPO(Algorithm):

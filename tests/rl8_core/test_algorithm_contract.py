@@ -77,7 +77,7 @@ def test_ppo_passes_are_unchanged() -> None:
     ppo_cls = get_registry().get("algorithm", "ppo")
     assert (ppo_cls().num_epochs, ppo_cls().minibatch_size) == (10, 64)
     assert (ppo_cls({"num_epochs": 4, "minibatch_size": None}).minibatch_size) is None
-    with pytest.raises(ConfigError, match="num_epochs must be >= 1"):
+    with pytest.raises(ConfigError, match=r"algorithm_config\.num_epochs: must be >= 1, got 0"):
         ppo_cls({"num_epochs": 0})
 
 

@@ -324,3 +324,13 @@ def test_the_runner_checks_actions_before_the_env_sees_them(check_specs: Any, fa
         runner.collect()
     assert info.value.context == "OutOfRange.forward_exploration output"
     assert "'actions': value 2 outside Discrete(2) (range [0, 1])" in str(info.value)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("batch", [{"obs": torch.zeros(B, 4)}, torch.zeros(B, 4), None], ids=["dict", "tensor", "none"])
+def test_a_forward_given_anything_but_a_tensordict_says_so(mode: str, batch: Any) -> None:
+    m = ActorCriticModule(OBS, Discrete(2))
+    with pytest.raises(SpecError) as info:
+        getattr(m, f"forward_{mode}")(batch)
+    assert info.value.context == f"ActorCriticModule.forward_{mode} input"
+    assert f"forward_{mode} takes a TensorDict with batch dims, got " in str(info.value)

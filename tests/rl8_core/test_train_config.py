@@ -44,7 +44,7 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
         ({"lerner": {}}, r"unknown key 'lerner' \(did you mean 'learner'\?\)"),
         ({"learner": {"lrr": 1}}, r"c\.yaml\.learner: unknown key 'lrr' \(did you mean 'lr'\?\)"),
         ({"num_envs": "many"}, r"c\.yaml\.num_envs: expected int, got 'many' \(str\)"),
-        ({"num_envs": 0}, r"num_envs must be >= 1"),
+        ({"num_envs": 0}, r"num_envs: must be >= 1, got 0"),
         ({"check_specs": "sometimes"}, r"check_specs: expected one of 'first', 'always', 'never'"),
         ({"stop": {"env_steps": [1]}}, r"stop\.env_steps: expected int or null"),
         ({"learner": {"max_grad_norm": True}}, r"learner\.max_grad_norm"),
@@ -102,5 +102,5 @@ def test_the_quickstart_tuning_applies_only_to_ppo() -> None:
     assert other.learner.lr == TrainConfig().learner.lr
     assert other.learner.max_grad_norm == 1.0
     assert (other.env, other.num_envs, other.stop) == (ppo.env, ppo.num_envs, ppo.stop)
-    with pytest.raises(ConfigError, match=r"^quickstart: num_envs must be >= 1, got 0 \(quickstart: the config"):
+    with pytest.raises(ConfigError, match=r"^quickstart.num_envs: must be >= 1, got 0 \(quickstart: the config"):
         TrainConfig.quickstart(["num_envs=0"])
