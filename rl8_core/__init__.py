@@ -18,7 +18,7 @@ from rl8_core.components.encoder import ACTIVATIONS, Encoder, FlattenObs, build_
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import CatalogProtocol, RLModule, RLModuleSpec
 from rl8_core.components.normalizer import ObsNormalizer, RunningMeanStd
-from rl8_core.components.returns import compute_gae
+from rl8_core.components.returns import compute_gae, next_values
 from rl8_core.config import (
     FieldError,
     check_options,
@@ -131,6 +131,7 @@ __all__ = [
     "is_import_path",
     "make_env",
     "make_gymnasium_env",
+    "next_values",
     "reset_registry",
     "resolve_device",
     "resolve_parts",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,11 +22,28 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
+@pytest.fixture(scope="session")
+def _empty_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Create one empty sqlite MLflow store for the session; each test starts from a copy of it.
+
+    Creating a store runs MLflow's schema migrations, about 9 s in a fresh
+    process on a 2-core machine; copying the finished file takes milliseconds.
+    """
+    import mlflow
+
+    path = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _isolate_global_state(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _empty_mlflow_store: Path
 ) -> Iterator[None]:
     """Point MLflow at a temporary store, reset the cached registry and the spec switch.
+
+    The store is a copy of an empty one made once per session (the same schema
+    MLflow would create, without paying its migrations in every test).
 
     Torch's global generator is seeded too, so that a test's unseeded draws do
     not depend on which tests ran before it in the same (xdist) worker. Tests
@@ -33,6 +51,7 @@ def _isolate_global_state(
     in a temporary working directory instead).
     """
     if request.node.get_closest_marker("uses_default_mlflow_store") is None:
+        shutil.copyfile(_empty_mlflow_store, tmp_path / "mlflow.db")
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     else:
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

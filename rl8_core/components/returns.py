@@ -3,8 +3,43 @@
 from __future__ import annotations
 
 import torch
+from tensordict import TensorDict, TensorDictBase
 
-__all__ = ["compute_gae"]
+from rl8_core.columns import Columns
+from rl8_core.components.module import RLModule
+
+__all__ = ["compute_gae", "next_values"]
+
+
+def next_values(rollout: TensorDictBase, module: RLModule) -> torch.Tensor:
+    """Return ``[t, n]`` values of the observation each step of ``rollout`` led to, for ``compute_gae``.
+
+    That is the next step's ``vf_preds``, except after a truncation (the
+    episode's final observation, ``next_obs``) and after the rollout's last
+    step: those come from one ``forward_train`` without gradient on just
+    those observations. After a termination the value is unused.
+
+    Examples:
+        >>> from catalogs import ActorCriticModule
+        >>> from rl8_core import Runner, make_env
+        >>> env = make_env("cartpole", num_envs=2, seed=0)
+        >>> module = ActorCriticModule(env.observation_spec, env.action_spec)
+        >>> next_values(Runner(env, module, horizon=4).collect(), module).shape
+        torch.Size([4, 2])
+    """
+    terminateds = rollout.get(Columns.TERMINATEDS)
+    truncateds = rollout.get(Columns.TRUNCATEDS) & ~terminateds
+    values = rollout.get(Columns.VF_PREDS).float()
+    out = torch.zeros_like(values)
+    out[:-1] = values[1:]
+    need = truncateds.clone()
+    need[-1] |= ~(terminateds[-1] | truncateds[-1])
+    if bool(need.any()):
+        obs = rollout.get(Columns.NEXT_OBS)[need]
+        with torch.no_grad():
+            values_there = module.forward_train(TensorDict({Columns.OBS: obs}, batch_size=obs.shape[:1]))
+        out[need] = values_there.get(Columns.VF_PREDS).float()
+    return out
 
 
 def compute_gae(

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDictBase
 
-from rl8_core import Algorithm, Columns, RLModule, check_range, compute_gae, hookimpl
+from rl8_core import Algorithm, Columns, RLModule, check_range, compute_gae, hookimpl, next_values
 from specs import FLOAT_DTYPES, TensorShape
 
 __all__ = ["A2C", "A2CConfig", "rl8_algorithms"]
@@ -87,17 +87,14 @@ class A2C(Algorithm):
         # An episode that ends on its last allowed step is both: the termination wins (no bootstrap).
         truncateds = rollout.get(Columns.TRUNCATEDS) & ~terminateds
         values = rollout.get(Columns.VF_PREDS).float()
-        next_values = torch.zeros_like(values)
-        next_values[:-1] = values[1:]
-        need = truncateds.clone()
-        need[-1] |= ~(terminateds[-1] | truncateds[-1])
-        if bool(need.any()):
-            next_obs = rollout.get(Columns.NEXT_OBS)[need]
-            with torch.no_grad():
-                out = module.forward_train(TensorDict({Columns.OBS: next_obs}, batch_size=next_obs.shape[:1]))
-            next_values[need] = out.get(Columns.VF_PREDS).float()
         advantages, targets = compute_gae(
-            rewards, values, next_values, terminateds, truncateds, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda
+            rewards,
+            values,
+            next_values(rollout, module),
+            terminateds,
+            truncateds,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
         )
         batch = rollout.exclude(Columns.NEXT_OBS, Columns.REWARDS).reshape(-1)
         batch.set(Columns.ADVANTAGES, advantages.reshape(-1))

@@ -7,10 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDictBase
 
 from catalogs import ActorCriticCatalog, ActorCriticModule
-from rl8_core import Algorithm, Columns, RLModule, RunningMeanStd, Schedule, check_range, compute_gae, hookimpl
+from rl8_core import (
+    Algorithm,
+    Columns,
+    RLModule,
+    RunningMeanStd,
+    Schedule,
+    check_range,
+    compute_gae,
+    hookimpl,
+    next_values,
+)
 from specs import FLOAT_DTYPES, TensorShape
 
 __all__ = ["PPO", "PPOConfig", "compute_gae", "rl8_algorithms"]
@@ -132,17 +142,14 @@ class PPO(Algorithm):
         if cfg.reward_scaling:
             rewards = self._scale_rewards(rewards, done)
         values = rollout.get(Columns.VF_PREDS).float()
-        next_values = torch.zeros_like(values)
-        next_values[:-1] = values[1:]
-        need = truncateds.clone()
-        need[-1] |= ~done[-1]
-        if bool(need.any()):
-            next_obs = rollout.get(Columns.NEXT_OBS)[need]
-            with torch.no_grad():
-                out = module.forward_train(TensorDict({Columns.OBS: next_obs}, batch_size=next_obs.shape[:1]))
-            next_values[need] = out.get(Columns.VF_PREDS).float()
         advantages, targets = compute_gae(
-            rewards, values, next_values, terminateds, truncateds, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda
+            rewards,
+            values,
+            next_values(rollout, module),
+            terminateds,
+            truncateds,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
         )
         var_targets = targets.var()
         explained = 1.0 - (targets - values).var() / var_targets if var_targets > 0 else torch.tensor(float("nan"))

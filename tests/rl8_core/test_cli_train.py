@@ -1,4 +1,9 @@
-"""The real ``rl8 train`` and ``rl8 eval`` commands, run as subprocesses."""
+"""The ``rl8 train`` and ``rl8 eval`` commands, as real subprocesses and in-process.
+
+A subprocess costs about 6 s of imports on a 2-core machine, so tests of what
+the command prints for a config run ``rl8_core.cli.main`` in this process
+(``in_process``); the end-to-end train-then-eval test runs the real script.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,44 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pytest
+
+from rl8_core import reset_registry
+from rl8_core.cli import main
 
 RL8 = str(Path(sys.executable).parent / "rl8")
+
+
+def in_process(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *args: str,
+    cwd: Path,
+    pythonpath: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[int, str, str]:
+    """Run ``rl8 <args>`` through ``main`` in this process; return ``(status, stdout, stderr)``.
+
+    Modules imported from ``pythonpath`` are forgotten afterwards, so tests may reuse module names.
+    """
+    monkeypatch.chdir(cwd)
+    for key, value in (extra_env or {}).items():
+        monkeypatch.setenv(key, value)
+    if pythonpath is not None:
+        monkeypatch.syspath_prepend(str(pythonpath))
+    reset_registry()
+    before = set(sys.modules)
+    try:
+        status = main(list(args))
+    except SystemExit as exc:  # --help
+        status = int(exc.code or 0)
+    finally:
+        for name in set(sys.modules) - before:
+            if pythonpath is not None and str(getattr(sys.modules[name], "__file__", "")).startswith(str(pythonpath)):
+                del sys.modules[name]
+        reset_registry()
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def run_rl8(
@@ -24,27 +65,33 @@ def run_rl8(
 
 def test_broken_config_fails_with_a_message_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("env: cartpole\nlearner:\n  lr: 1e-3\n  max_grad_nrom: 1.0\n")
-    proc = run_rl8("train", "bad.yaml", cwd=tmp_path)
+    proc = run_rl8("train", "bad.yaml", cwd=tmp_path)  # the real script: exit status and stderr as a shell sees them
     assert proc.returncode == 2
     assert "unknown key 'max_grad_nrom' (did you mean 'max_grad_norm'?)" in proc.stderr
     assert "bad.yaml.learner" in proc.stderr
     assert "Traceback" not in proc.stderr
 
+
+def test_bad_algorithm_options_and_envs_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "bad_alg.yaml").write_text("algorithm_config:\n  gae_lambda: lots\n")
-    proc = run_rl8("train", "bad_alg.yaml", cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "algorithm_config.gae_lambda: expected float, got 'lots' (str)" in proc.stderr
+    status, _, err = in_process(capsys, monkeypatch, "train", "bad_alg.yaml", cwd=tmp_path)
+    assert status == 2
+    assert "algorithm_config.gae_lambda: expected float, got 'lots' (str)" in err
 
-    proc = run_rl8("train", "--set", "env=no_such_env", cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "unknown env 'no_such_env'" in proc.stderr
+    status, _, err = in_process(capsys, monkeypatch, "train", "--set", "env=no_such_env", cwd=tmp_path)
+    assert status == 2
+    assert "unknown env 'no_such_env'" in err
 
 
-def test_help_lists_every_option(tmp_path: Path) -> None:
-    proc = run_rl8("train", "--help", cwd=tmp_path)
-    assert proc.returncode == 0
+def test_help_lists_every_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, out, _ = in_process(capsys, monkeypatch, "train", "--help", cwd=tmp_path)
+    assert status == 0
     for option in ("learner.lr", "stop.return_mean", "tracking.uri", "algorithm_config.clip_eps", "check_specs"):
-        assert option in proc.stdout, option
+        assert option in out, option
 
 
 ACME_ALGORITHM = """
@@ -75,25 +122,27 @@ class Reinforce(Algorithm):
 """
 
 
-def test_help_lists_the_options_of_the_algorithm_and_catalog_the_config_names(tmp_path: Path) -> None:
+def test_help_lists_the_options_of_the_algorithm_and_catalog_the_config_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "acme_alg.py").write_text(ACME_ALGORITHM)
     (tmp_path / "reinforce.yaml").write_text("env: cartpole\nalgorithm: acme_alg:Reinforce\n")
     # Without a config the quickstart applies; its PPO tuning is left out for another algorithm.
     on_quickstart = ("--help", "--set", "algorithm=acme_alg:Reinforce")
     for args in (("reinforce.yaml", "--help"), on_quickstart):
-        proc = run_rl8("train", *args, cwd=tmp_path, pythonpath=tmp_path)
-        assert proc.returncode == 0, proc.stderr
-        assert "algorithm_config options of algorithm 'acme_alg:Reinforce'" in proc.stdout
-        assert "algorithm_config.baseline_decay (float, default 0.9)" in proc.stdout
-        assert "How slowly the return baseline moves." in proc.stdout
-        assert "clip_eps" not in proc.stdout
-        assert "model_config options of catalog catalogs._actor_critic:ActorCriticCatalog" in proc.stdout
-        assert "model_config.shared_encoder" in proc.stdout
+        status, out, err = in_process(capsys, monkeypatch, "train", *args, cwd=tmp_path, pythonpath=tmp_path)
+        assert status == 0, err
+        assert "algorithm_config options of algorithm 'acme_alg:Reinforce'" in out
+        assert "algorithm_config.baseline_decay (float, default 0.9)" in out
+        assert "How slowly the return baseline moves." in out
+        assert "clip_eps" not in out
+        assert "model_config options of catalog catalogs._actor_critic:ActorCriticCatalog" in out
+        assert "model_config.shared_encoder" in out
     # A config that cannot be resolved still gets the general options, and says why the rest is missing.
-    proc = run_rl8("train", "--help", "--set", "algorithm=acme_nope", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "learner.lr" in proc.stdout
-    assert "not listed: unknown algorithm 'acme_nope'" in proc.stdout
+    status, out, err = in_process(capsys, monkeypatch, "train", "--help", "--set", "algorithm=acme_nope", cwd=tmp_path)
+    assert status == 0, err
+    assert "learner.lr" in out
+    assert "not listed: unknown algorithm 'acme_nope'" in out
 
 
 A2C_ALGORITHM = """
@@ -123,49 +172,65 @@ class A2C(Algorithm):
 """
 
 
-def test_an_algorithm_without_a_default_module_trains_the_actor_critic_module(tmp_path: Path) -> None:
-    (tmp_path / "acme_a2c.py").write_text(A2C_ALGORITHM)
+def test_an_algorithm_without_a_default_module_trains_the_actor_critic_module(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cli_pg.py").write_text(A2C_ALGORITHM)
     tiny = ("--set", "num_envs=4", "--set", "horizon=16", "--set", "stop.env_steps=64", "--set", "progress=none")
-    quick = ("--set", "eval.episodes=2", "--set", "eval.num_envs=2")
-    proc = run_rl8(
-        "train", "--set", "algorithm=acme_a2c:A2C", *tiny, *quick, "--json", cwd=tmp_path, pythonpath=tmp_path
+    quick = ("--set", "eval.episodes=2", "--set", "eval.num_envs=2", "--set", "tracking.enabled=false")
+    algorithm = ("--set", "algorithm=cli_pg:A2C")
+    status, out, err = in_process(
+        capsys, monkeypatch, "train", *algorithm, *tiny, *quick, "--json", cwd=tmp_path, pythonpath=tmp_path
     )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout[proc.stdout.index("{") :])["counters/env_steps"] == 64
-
-    # With the default algorithm disabled there is nothing to fall back on: one line says what to do.
-    disabled = {"RL8_DISABLE_PLUGINS": "ppo"}
-    proc = run_rl8("train", "--set", "algorithm=acme_a2c:A2C", cwd=tmp_path, pythonpath=tmp_path, extra_env=disabled)
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("rl8 train: error: module: algorithm 'acme_a2c:A2C' (A2C) has no default module")
-    assert "--set module=package.module:Class" in lines[0]
-    assert "default_module()" in lines[0]
+    assert status == 0, err
+    assert json.loads(out[out.index("{") :])["counters/env_steps"] == 64
 
     # Naming a module trains it on the quickstart, without PPO's tuning and with the algorithm's own passes.
-    proc = run_rl8(
+    passes = ("--set", "algorithm_config.num_epochs=3", "--set", "algorithm_config.minibatch_size=32")
+    module = ("--set", "module=catalogs:ActorCriticModule")
+    status, out, err = in_process(
+        capsys,
+        monkeypatch,
         "train",
-        *("--set", "algorithm=acme_a2c:A2C", "--set", "module=catalogs:ActorCriticModule"),
-        *("--set", "algorithm_config.num_epochs=3", "--set", "algorithm_config.minibatch_size=32"),
-        *("--set", "num_envs=4", "--set", "horizon=16", "--set", "stop.env_steps=64"),
-        *("--set", "eval.episodes=2", "--set", "eval.num_envs=2", "--set", "progress=none", "--json"),
+        *algorithm,
+        *module,
+        *passes,
+        *tiny,
+        *quick,
+        "--json",
         cwd=tmp_path,
         pythonpath=tmp_path,
     )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert status == 0, err
+    result = json.loads(out[out.index("{") :])
     assert result["counters/env_steps"] == 64
     assert result["learner/epochs"] == 3
     assert result["learner/minibatches"] == 6
 
+    # With the default algorithm disabled there is nothing to fall back on: one line says what to do.
+    status, _, err = in_process(
+        capsys,
+        monkeypatch,
+        "train",
+        *algorithm,
+        cwd=tmp_path,
+        pythonpath=tmp_path,
+        extra_env={"RL8_DISABLE_PLUGINS": "ppo"},
+    )
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("rl8 train: error: module: algorithm 'cli_pg:A2C' (A2C) has no default module")
+    assert "--set module=package.module:Class" in lines[0]
+    assert "default_module()" in lines[0]
 
-def test_a_bad_override_of_the_quickstart_says_it_is_the_quickstart(tmp_path: Path) -> None:
-    proc = run_rl8("train", "--set", "learner.lrr=1", cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    line = proc.stderr.strip()
+
+def test_a_bad_override_of_the_quickstart_says_it_is_the_quickstart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, _, err = in_process(capsys, monkeypatch, "train", "--set", "learner.lrr=1", cwd=tmp_path)
+    assert status == 2
+    line = err.strip()
     assert line.startswith("rl8 train: error: quickstart.learner: unknown key 'lrr' (did you mean 'lr'?)")
     assert "(quickstart: the config rl8 train runs without a config file, with --set applied)" in line
 
