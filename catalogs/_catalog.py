@@ -179,6 +179,55 @@ class Catalog:
         self._encoder_plan = _attempt(lambda: self._plan_encoders(self._encoder_spec, ""))
         self._dist_plan = _attempt(self._plan_action_dists)
 
+    @classmethod
+    def check_model_config(cls, model_config: Mapping[str, Any], *, registry: Registry | None = None) -> None:
+        """Validate ``model_config`` without specs: its keys, and the options of every component it names.
+
+        ``resolve_parts`` calls it before any env starts, so a typo in
+        ``action_dist_config`` of a named distribution is found then, not when
+        the module is built. Options of components the rule table picks from the
+        specs are checked when the module is built.
+
+        Raises:
+            ConfigError: Naming the dotted key, the component and the closest option.
+            UnknownComponentError: For a component name no plugin registers.
+
+        Examples:
+            >>> Catalog.check_model_config({"encoder": "mlp", "encoder_config": {"hiddens": [32]}})
+            >>> Catalog.check_model_config({"encoder": "mlp", "encoder_config": {"hiden": [32]}})
+            Traceback (most recent call last):
+            ...
+            rl8_core.errors.ConfigError: model_config.encoder_config.hiden: encoder 'mlp' of plugin 'mlp' (rl8-core 0.1.0) takes no option 'hiden' (did you mean 'hiddens'?); its options: hiddens, activation
+        """  # noqa: E501
+        config = config_from_mapping(cls.config_class, model_config, path="model_config")
+        reg = registry or get_registry()
+        named: list[tuple[str, str | None, Mapping[str, Any], str]] = [
+            ("encoder", config.encoder, config.encoder_config, "model_config.encoder_config"),
+            ("distribution", config.action_dist, config.action_dist_config, "model_config.action_dist_config"),
+        ]
+        for path, leaf in config.leaf_encoders.items():
+            where = f"model_config.leaf_encoders[{path!r}].encoder_config"
+            named.append(("encoder", leaf.encoder, leaf.encoder_config, where))
+        for path, leaf_dist in config.leaf_action_dists.items():
+            named.append(
+                (
+                    "distribution",
+                    leaf_dist.action_dist,
+                    leaf_dist.action_dist_config,
+                    f"model_config.leaf_action_dists[{path!r}].action_dist_config",
+                )
+            )
+        for kind, name, options, where in named:
+            if name is None or not options:
+                continue
+            info = reg.resolve(kind, name)
+            path = (
+                where if where.endswith("_config") else f"{where}.{kind.replace('distribution', 'action_dist')}_config"
+            )
+            reserved = ("observation_spec", "encoders") if kind == "encoder" else ("inputs", "action_spec", "leaves")
+            what = f"{kind} {info.name!r} of plugin {info.source_text()}"
+            check_options(info.obj, options, path=where, what=what, reserved=reserved)
+
     @property
     def registry(self) -> Registry:
         """The registry components come from."""

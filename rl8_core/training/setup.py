@@ -62,7 +62,9 @@ def resolve_parts(config: TrainConfig, registry: Registry) -> TrainParts:
     built-in plugins is the actor-critic module; the catalog is ``config.catalog`` if named, else the
     algorithm's default catalog when the module is the default too, else
     ``None`` (the module class's own ``default_catalog_class``). A typo deep in
-    ``algorithm_config`` or ``model_config`` fails here, before any env starts.
+    ``algorithm_config`` or ``model_config`` fails here, before any env starts:
+    ``model_config`` through the catalog's ``check_model_config`` when it has
+    one (options of the components it names), else its ``config_class``.
 
     Raises:
         UnknownComponentError: For an unknown algorithm.
@@ -96,8 +98,12 @@ def resolve_parts(config: TrainConfig, registry: Registry) -> TrainParts:
                 f"catalog: {config.catalog!r} is not a catalog class (it lacks {', '.join(missing) or 'a class'}); "
                 "name a subclass of catalogs.Catalog, or leave catalog unset"
             )
-    model_config_class = getattr(catalog_class or module_class.default_catalog_class, "config_class", None)
-    if model_config_class is not None:
+    catalog = catalog_class or module_class.default_catalog_class
+    check_model_config = getattr(catalog, "check_model_config", None)
+    model_config_class = getattr(catalog, "config_class", None)
+    if callable(check_model_config):
+        check_model_config(config.model_config, registry=registry)
+    elif model_config_class is not None:
         config_from_mapping(model_config_class, config.model_config, path="model_config")
     return TrainParts(algorithm, alg_config, module_class, catalog_class)
 

@@ -230,3 +230,19 @@ def test_an_option_an_env_passes_on_is_named_when_the_env_rejects_it() -> None:
     message = str(info.value)
     assert message.startswith("env_config: env 'minigrid:MiniGrid-Empty-5x5-v0' (")
     assert "rejects an option: MiniGridEnv.__init__() got an unexpected keyword argument 'sizee'" in message
+
+
+def test_options_of_a_named_component_are_checked_before_any_env_starts(
+    plugin_site: Callable[..., PluginSite],
+) -> None:
+    # This env cannot even be built (its text 'mission' has no spec): the option typo is reported first.
+    plugin_site("acme")
+    model = {"action_dist": "acme_tempered_categorical", "action_dist_config": {"temperture": 0.5}}
+    with pytest.raises(ConfigError) as info:
+        Trainer({**TINY, "env": "minigrid:MiniGrid-Empty-5x5-v0", "model_config": model})
+    assert str(info.value).startswith(
+        "model_config.action_dist_config.temperture: distribution 'acme_tempered_categorical' of plugin 'acme'"
+    )
+    leaf = {"leaf_encoders": {"image": {"encoder": "cnn", "encoder_config": {"filtres": []}}}}
+    with pytest.raises(ConfigError, match=r"^model_config\.leaf_encoders\['image'\]\.encoder_config\.filtres: "):
+        Trainer({**TINY, "env": "minigrid:MiniGrid-Empty-5x5-v0", "model_config": leaf})
