@@ -18,7 +18,7 @@ from rl8_core.components.encoder import ACTIVATIONS, Encoder, FlattenObs, build_
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import CatalogProtocol, RLModule, RLModuleSpec
 from rl8_core.components.normalizer import ObsNormalizer, RunningMeanStd
-from rl8_core.components.returns import compute_gae, next_values
+from rl8_core.components.returns import compute_gae, next_values, standardize_advantages, training_batch
 from rl8_core.config import (
     FieldError,
     check_options,
@@ -137,5 +137,7 @@ __all__ = [
     "resolve_parts",
     "seed_everything",
     "set_registry",
+    "standardize_advantages",
+    "training_batch",
     "using_registry",
 ]

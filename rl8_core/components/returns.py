@@ -8,7 +8,7 @@ from tensordict import TensorDict, TensorDictBase
 from rl8_core.columns import Columns
 from rl8_core.components.module import RLModule
 
-__all__ = ["compute_gae", "next_values"]
+__all__ = ["compute_gae", "next_values", "standardize_advantages", "training_batch"]
 
 
 def next_values(rollout: TensorDictBase, module: RLModule) -> torch.Tensor:
@@ -85,3 +85,36 @@ def compute_gae(
         last = deltas[t] + discount * not_done[t] * last
         advantages[t] = last
     return advantages, advantages + values
+
+
+def training_batch(rollout: TensorDictBase, advantages: torch.Tensor, value_targets: torch.Tensor) -> TensorDictBase:
+    """Flatten a rollout ``[t, n]`` into the training batch ``[t * n]`` with ``advantages`` and ``value_targets``.
+
+    ``next_obs`` and ``rewards`` are left out: the returns hold what the loss needs of them.
+
+    Examples:
+        >>> rollout = TensorDict({"obs": torch.zeros(3, 2, 4), "rewards": torch.ones(3, 2)}, [3, 2])
+        >>> batch = training_batch(rollout, torch.ones(3, 2), torch.ones(3, 2))
+        >>> batch.batch_size, sorted(batch.keys())
+        (torch.Size([6]), ['advantages', 'obs', 'value_targets'])
+    """
+    batch = rollout.exclude(Columns.NEXT_OBS, Columns.REWARDS).reshape(-1)
+    batch.set(Columns.ADVANTAGES, advantages.reshape(-1))
+    batch.set(Columns.VALUE_TARGETS, value_targets.reshape(-1))
+    return batch
+
+
+def standardize_advantages(minibatch: TensorDictBase) -> TensorDictBase:
+    """Return ``minibatch`` with its ``advantages`` standardised (mean 0, std 1); one sample is left as is.
+
+    Examples:
+        >>> mb = TensorDict({"advantages": torch.tensor([1.0, 3.0])}, [2])
+        >>> [round(a, 4) for a in standardize_advantages(mb)["advantages"].tolist()]
+        [-0.7071, 0.7071]
+    """
+    if minibatch.batch_size[0] < 2:
+        return minibatch
+    adv = minibatch.get(Columns.ADVANTAGES)
+    out = minibatch.copy()
+    out.set(Columns.ADVANTAGES, (adv - adv.mean()) / (adv.std() + 1e-8))
+    return out

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDictBase
 
-from rl8_core import Algorithm, Columns, RLModule, check_range, compute_gae, hookimpl, next_values
+from rl8_core import (
+    Algorithm,
+    Columns,
+    RLModule,
+    check_range,
+    compute_gae,
+    hookimpl,
+    next_values,
+    standardize_advantages,
+    training_batch,
+)
 from specs import FLOAT_DTYPES, TensorShape
 
 __all__ = ["A2C", "A2CConfig", "rl8_algorithms"]
@@ -96,19 +106,11 @@ class A2C(Algorithm):
             gamma=cfg.gamma,
             gae_lambda=cfg.gae_lambda,
         )
-        batch = rollout.exclude(Columns.NEXT_OBS, Columns.REWARDS).reshape(-1)
-        batch.set(Columns.ADVANTAGES, advantages.reshape(-1))
-        batch.set(Columns.VALUE_TARGETS, targets.reshape(-1))
-        return batch
+        return training_batch(rollout, advantages, targets)
 
     def prepare_minibatch(self, minibatch: TensorDictBase) -> TensorDictBase:
         """Standardise the minibatch's advantages when ``normalize_advantages`` is on."""
-        if not self.config.normalize_advantages or minibatch.batch_size[0] < 2:
-            return minibatch
-        adv = minibatch.get(Columns.ADVANTAGES)
-        out = minibatch.copy()
-        out.set(Columns.ADVANTAGES, (adv - adv.mean()) / (adv.std() + 1e-8))
-        return out
+        return standardize_advantages(minibatch) if self.config.normalize_advantages else minibatch
 
     def loss(self, module: RLModule, minibatch: TensorDictBase) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return policy-gradient loss + ``vf_coef`` * value loss - ``ent_coef`` * entropy, and its parts."""

@@ -20,6 +20,8 @@ from rl8_core import (
     compute_gae,
     hookimpl,
     next_values,
+    standardize_advantages,
+    training_batch,
 )
 from specs import FLOAT_DTYPES, TensorShape
 
@@ -154,19 +156,11 @@ class PPO(Algorithm):
         var_targets = targets.var()
         explained = 1.0 - (targets - values).var() / var_targets if var_targets > 0 else torch.tensor(float("nan"))
         self._metrics = {"stats/explained_variance": float(explained)}
-        batch = rollout.exclude(Columns.NEXT_OBS, Columns.REWARDS).reshape(-1)
-        batch.set(Columns.ADVANTAGES, advantages.reshape(-1))
-        batch.set(Columns.VALUE_TARGETS, targets.reshape(-1))
-        return batch
+        return training_batch(rollout, advantages, targets)
 
     def prepare_minibatch(self, minibatch: TensorDictBase) -> TensorDictBase:
         """Standardise the minibatch's advantages (before any split for accumulation)."""
-        if not self.config.normalize_advantages or minibatch.batch_size[0] < 2:
-            return minibatch
-        adv = minibatch.get(Columns.ADVANTAGES)
-        out = minibatch.copy()
-        out.set(Columns.ADVANTAGES, (adv - adv.mean()) / (adv.std() + 1e-8))
-        return out
+        return standardize_advantages(minibatch) if self.config.normalize_advantages else minibatch
 
     def loss(self, module: RLModule, minibatch: TensorDictBase) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return the PPO loss: clipped surrogate + ``vf_coef`` * value loss - ``ent_coef`` * entropy.
