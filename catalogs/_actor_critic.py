@@ -13,7 +13,7 @@ from torch import nn
 from catalogs._catalog import Catalog
 from catalogs._config import ModelConfig
 from catalogs._masking import apply_action_mask
-from rl8_core import Columns, ConfigError, Encoder, RLModule, build_mlp
+from rl8_core import Columns, ConfigError, Encoder, RecurrentEncoder, RLModule, build_mlp
 from specs import FLOAT_DTYPES, Composite, TensorShape, TensorSpec
 
 __all__ = ["ActorCriticCatalog", "ActorCriticConfig", "ActorCriticModule", "FreeParamHead"]
@@ -165,37 +165,69 @@ class ActorCriticModule(RLModule):
         assert isinstance(obs, TensorDictBase)
         return obs.exclude(self.action_mask_key)
 
-    def _pi_and_vf(self, batch: TensorDictBase) -> TensorDictBase:
+    def get_initial_state(self) -> TensorDictBase:
+        """Return the state of the recurrent encoders (``pi``, and ``vf`` when separate); empty without memory."""
+        state = {
+            key: encoder.get_initial_state()
+            for key, encoder in (("pi", self.pi_encoder), ("vf", self.vf_encoder))
+            if isinstance(encoder, RecurrentEncoder)
+        }
+        return TensorDict(state, batch_size=[])
+
+    def _encode(
+        self,
+        key: str,
+        encoder: Encoder,
+        obs: torch.Tensor | TensorDictBase,
+        states: dict[str, TensorDictBase] | None,
+        train: bool,
+    ) -> torch.Tensor:
+        """Return ``encoder``'s features; a recurrent one reads ``states[key]`` and leaves its next state there."""
+        if not isinstance(encoder, RecurrentEncoder):
+            if train and self.is_stateful:  # sequences [b, t] through a feed-forward encoder
+                features: torch.Tensor = encoder(obs.flatten(0, 1)).unflatten(0, obs.shape[:2])  # type: ignore[no-untyped-call]
+                return features
+            return encoder(obs)
+        assert states is not None
+        step = encoder.forward_sequence if train else encoder.forward_step
+        features, states[key] = step(obs, states[key])
+        return features
+
+    def _forward(self, batch: TensorDictBase, *, train: bool, values: bool) -> TensorDictBase:
         obs = batch.get(Columns.OBS)
         enc_obs = self._encoder_input(obs)
-        pi_features = self.pi_encoder(enc_obs)
-        vf_features = pi_features if self.vf_encoder is None else self.vf_encoder(enc_obs)
-        return TensorDict(
-            {
-                Columns.ACTION_DIST_INPUTS: self._policy(pi_features, obs),
-                Columns.VF_PREDS: self.vf(vf_features).squeeze(-1),
-            },
-            batch_size=batch.batch_size,
-        )
+        # ``state_in`` by encoder; each recurrent encoder replaces its entry with its next state.
+        states = dict(batch.get(Columns.STATE_IN).items()) if self.is_stateful else None
+        pi_features = self._encode("pi", self.pi_encoder, enc_obs, states, train)
+        out = TensorDict({Columns.ACTION_DIST_INPUTS: self._policy(pi_features, obs)}, batch_size=batch.batch_size)
+        if values:
+            vf_features = (
+                pi_features if self.vf_encoder is None else self._encode("vf", self.vf_encoder, enc_obs, states, train)
+            )
+            out.set(Columns.VF_PREDS, self.vf(vf_features).squeeze(-1))
+        elif isinstance(self.vf_encoder, RecurrentEncoder):
+            # Acting without values still advances the value encoder's memory.
+            self._encode("vf", self.vf_encoder, enc_obs, states, train)
+        if states is not None and not train:
+            out.set(Columns.STATE_OUT, TensorDict(states, batch_size=batch.batch_size))
+        return out
 
     def _forward_train(self, batch: TensorDictBase) -> TensorDictBase:
-        return self._pi_and_vf(batch)
+        return self._forward(batch, train=True, values=True)
 
     def _forward_exploration(self, batch: TensorDictBase) -> TensorDictBase:
-        return self._pi_and_vf(batch)
+        return self._forward(batch, train=False, values=True)
 
     def _forward_inference(self, batch: TensorDictBase) -> TensorDictBase:
-        obs = batch.get(Columns.OBS)
-        inputs = self._policy(self.pi_encoder(self._encoder_input(obs)), obs)
-        return TensorDict({Columns.ACTION_DIST_INPUTS: inputs}, batch_size=batch.batch_size)
+        return self._forward(batch, train=False, values=False)
 
-    def _with_values(self, spec: Any) -> Any:
-        values = {Columns.VF_PREDS: TensorShape("b", dtype=FLOAT_DTYPES)}
+    def _with_values(self, spec: Any, dims: tuple[str, ...] = ("b",)) -> Any:
+        values = {Columns.VF_PREDS: TensorShape(dims, dtype=FLOAT_DTYPES)}
         return spec.merge(values) if spec is not None else values
 
     def output_specs_train(self) -> Mapping[Any, Any] | Any:
-        """Add ``vf_preds [b]`` to the default train output."""
-        return self._with_values(super().output_specs_train())
+        """Add ``vf_preds [b]`` (``[b, t]`` when stateful) to the default train output."""
+        return self._with_values(super().output_specs_train(), self.train_dims())
 
     def output_specs_exploration(self) -> Mapping[Any, Any] | Any:
         """Add ``vf_preds [b]`` to the default exploration output."""

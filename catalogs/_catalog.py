@@ -72,6 +72,30 @@ def _check_features(encoder: Encoder, spec: Spec, what: str) -> None:
         )
 
 
+def _check_memory(info: ComponentInfo) -> None:
+    """Check that ``model_config.memory`` names a memory encoder (one that takes an inner encoder).
+
+    Raises:
+        ConfigError: Naming the encoder, its plugin and the fix.
+    """
+    if not getattr(info.obj, "takes_inner_encoder", False):
+        raise ConfigError(
+            f"model_config.memory: encoder {info.name!r} of plugin {info.source_text()} is not a memory "
+            "encoder (it takes no inner encoder); use lstm, gru, attention or name it in model_config.encoder"
+        )
+
+
+def _own_options(cls: Any, options: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return the options to check against a memory encoder's signature.
+
+    ``inner`` (a name, which the catalog turns into the encoder the class takes)
+    and ``inner_config`` (the inner encoder's options) are the catalog's to handle.
+    """
+    if getattr(cls, "takes_inner_encoder", False):
+        return {k: v for k, v in options.items() if k not in ("inner", "inner_config")}
+    return options
+
+
 def _check_dist_options(
     cls: type[Distribution], options: Mapping[str, Any], action_spec: Spec, path: str, info: ComponentInfo
 ) -> None:
@@ -201,8 +225,11 @@ class Catalog:
         """  # noqa: E501
         config = config_from_mapping(cls.config_class, model_config, path="model_config")
         reg = registry or get_registry()
+        if config.memory is not None:
+            _check_memory(reg.resolve("encoder", config.memory))
         named: list[tuple[str, str | None, Mapping[str, Any], str]] = [
             ("encoder", config.encoder, config.encoder_config, "model_config.encoder_config"),
+            ("encoder", config.memory, config.memory_config, "model_config.memory_config"),
             ("distribution", config.action_dist, config.action_dist_config, "model_config.action_dist_config"),
         ]
         for path, leaf in config.leaf_encoders.items():
@@ -226,7 +253,7 @@ class Catalog:
             )
             reserved = ("observation_spec", "encoders") if kind == "encoder" else ("inputs", "action_spec", "leaves")
             what = f"{kind} {info.name!r} of plugin {info.source_text()}"
-            check_options(info.obj, options, path=where, what=what, reserved=reserved)
+            check_options(info.obj, _own_options(info.obj, options), path=where, what=what, reserved=reserved)
 
     @property
     def registry(self) -> Registry:
@@ -370,15 +397,39 @@ class Catalog:
         """
         info = self.resolve("encoder", self.get_encoder_name(observation_spec, path=path))
         _, options, where = _plan.encoder_override(self.config, path)
-        if path == "":
+        if where == "model_config.memory":
+            origin = "model_config.memory_config"
+            _check_memory(info)
+        elif path == "":
             origin = "model_config.encoder_config"
         elif where:
             origin = f"{where}.encoder_config"
         else:
             origin = "the default options"
+        return self._build_encoder(path, observation_spec, info, options, origin)
+
+    def _build_encoder(
+        self, path: str, observation_spec: Spec, info: ComponentInfo, options: Mapping[str, Any], origin: str
+    ) -> Encoder:
+        """Build encoder ``info`` with ``options`` (from ``origin``), its inner or sub-encoders first, and check it."""
         kwargs = dict(options)
         at = f" at {path!r} ({_plan.short(observation_spec)})" if path else ""
         what = f"encoder {info.name!r} of plugin {info.source_text()}{at}"
+        if getattr(info.obj, "takes_inner_encoder", False):
+            inner = kwargs.pop("inner", None)
+            inner_options = kwargs.pop("inner_config", None) or {}
+            if inner is not None and not isinstance(inner, str):
+                raise ConfigError(f"{origin}.inner: expected an encoder name or import path, got {inner!r}")
+            if inner is None:
+                inner = self.choose(self.ENCODER_RULES, observation_spec).component
+            # With ``memory``, the inner encoder's options are ``encoder_config`` itself.
+            memory = origin == "model_config.memory_config"
+            inner_origin = "model_config.encoder_config" if memory else f"{origin}.inner_config"
+            inner_info = self.resolve("encoder", inner)
+            if getattr(inner_info.obj, "takes_inner_encoder", False):
+                raise ConfigError(f"{origin}: the inner encoder {inner_info.name!r} is itself a memory encoder")
+            kwargs["inner"] = self._build_encoder(path, observation_spec, inner_info, inner_options, inner_origin)
+            options = _own_options(info.obj, options)
         if getattr(info.obj, "takes_sub_encoders", False) and isinstance(observation_spec, Composite):
             if "encoders" in kwargs:
                 raise ConfigError(f"{origin}: 'encoders' is set by the catalog, not an option")

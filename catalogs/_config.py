@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rl8_core import FieldError
+
 __all__ = ["LeafActionDistConfig", "LeafEncoderConfig", "ModelConfig"]
 
 
@@ -41,6 +43,12 @@ class ModelConfig:
     """Per sub-observation of a ``Composite`` observation: dotted path (``"agent.pos"``, ``"0"`` for a
     tuple's first entry) to ``{encoder, encoder_config}``. Sub-specs not named get the rule table's
     choice with its default options."""
+    memory: str | None = None
+    """Give the module memory: a memory encoder (``lstm``, ``gru``, ``attention`` or a plugin's) that
+    wraps the encoder ``encoder``/``encoder_config`` name (or the rule table picks) as its ``inner``.
+    Short for ``encoder: lstm`` with ``encoder_config: {inner: ..., inner_config: ...}``."""
+    memory_config: Mapping[str, Any] = field(default_factory=dict)
+    """Keyword options for the memory encoder (e.g. ``hidden``; ``window`` for ``attention``)."""
     action_dist: str | None = None
     """Action distribution by registry name or import path; ``None`` picks one from the spec."""
     action_dist_config: Mapping[str, Any] = field(default_factory=dict)
@@ -56,3 +64,7 @@ class ModelConfig:
     """Normalise float observations with running statistics saved in the module."""
     custom: Mapping[str, Any] = field(default_factory=dict)
     """Free-form options for custom modules; catalogs ignore them."""
+
+    def __post_init__(self) -> None:
+        if self.memory_config and self.memory is None:
+            raise FieldError("memory_config", "is set but memory is not; set memory (lstm, gru or attention)")

@@ -158,6 +158,11 @@ class Override(NamedTuple):
 def encoder_override(config: ModelConfig, path: str) -> Override:
     """Return what ``model_config`` gives the observation (sub-)spec at ``path``."""
     if path == "":
+        if config.memory is not None:
+            inner: dict[str, Any] = {"inner": config.encoder} if config.encoder is not None else {}
+            if config.encoder_config:
+                inner["inner_config"] = dict(config.encoder_config)
+            return Override(config.memory, {**inner, **config.memory_config}, "model_config.memory")
         return Override(config.encoder, config.encoder_config, "model_config.encoder")
     leaf = config.leaf_encoders.get(path)
     if leaf is None:

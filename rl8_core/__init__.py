@@ -14,11 +14,19 @@ from __future__ import annotations
 from rl8_core.columns import Columns, Metrics
 from rl8_core.components.algorithm import Algorithm, check_train_outputs
 from rl8_core.components.distribution import Distribution
-from rl8_core.components.encoder import ACTIVATIONS, Encoder, FlattenObs, build_mlp, get_activation
+from rl8_core.components.encoder import (
+    ACTIVATIONS,
+    Encoder,
+    FlattenObs,
+    RecurrentEncoder,
+    build_mlp,
+    get_activation,
+)
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import CatalogProtocol, RLModule, RLModuleSpec
 from rl8_core.components.normalizer import ObsNormalizer, RunningMeanStd
 from rl8_core.components.returns import compute_gae, next_values, standardize_advantages, training_batch
+from rl8_core.components.sequences import cut_sequences, reset_state, valid_steps
 from rl8_core.config import (
     FieldError,
     check_options,
@@ -96,6 +104,7 @@ __all__ = [
     "PluginInfo",
     "RLModule",
     "RLModuleSpec",
+    "RecurrentEncoder",
     "Registry",
     "ReturnReached",
     "Runner",
@@ -121,6 +130,7 @@ __all__ = [
     "compute_gae",
     "config_from_mapping",
     "config_to_dict",
+    "cut_sequences",
     "describe_config",
     "evaluate",
     "field_docs",
@@ -133,6 +143,7 @@ __all__ = [
     "make_gymnasium_env",
     "next_values",
     "reset_registry",
+    "reset_state",
     "resolve_device",
     "resolve_parts",
     "seed_everything",
@@ -140,4 +151,5 @@ __all__ = [
     "standardize_advantages",
     "training_batch",
     "using_registry",
+    "valid_steps",
 ]

@@ -36,10 +36,13 @@ class Columns:
     TERMINATEDS: Final = "terminateds"
     #: Whether the episode was cut short, e.g. by a time limit ``[b]`` (bool): bootstrap.
     TRUNCATEDS: Final = "truncateds"
-    #: Recurrent state fed into a forward (nested TensorDict, batch ``[b]``).
+    #: Recurrent state fed into a forward (nested TensorDict, batch ``[b]``); in ``forward_train``, the
+    #: state each sequence starts from.
     STATE_IN: Final = "state_in"
     #: Recurrent state produced by a forward (same structure as ``STATE_IN``).
     STATE_OUT: Final = "state_out"
+    #: Which steps of a padded sequence batch ``[b, t]`` are real (bool); losses average over these only.
+    LOSS_MASK: Final = "loss_mask"
     #: Advantage estimates ``[b]`` (e.g. GAE), written by an algorithm's postprocessing.
     ADVANTAGES: Final = "advantages"
     #: Regression targets for the value function ``[b]``.

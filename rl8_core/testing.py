@@ -47,7 +47,7 @@ from tensordict import TensorDictBase
 from rl8_core.columns import Columns
 from rl8_core.components.algorithm import Algorithm, check_train_outputs
 from rl8_core.components.distribution import Distribution, action_value_count, every_action_value
-from rl8_core.components.encoder import Encoder
+from rl8_core.components.encoder import Encoder, FlattenObs, RecurrentEncoder
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule
 from rl8_core.errors import ConfigError, PluginError
@@ -213,7 +213,13 @@ def check_encoder(encoder: Callable[..., Encoder], specs: Specs = None, **config
     * batch elements do not mix: in train mode, row 0 is unchanged when the
       other rows change (a BatchNorm-like layer fails; dropout-like randomness
       is seeded alike), and in eval mode it equals the output for a batch of one;
-    * a cloudpickle round trip gives an encoder with equal outputs.
+    * a cloudpickle round trip gives an encoder with equal outputs;
+    * a ``RecurrentEncoder`` (memory) also keeps the state contract: its
+      initial state is a non-empty TensorDict for one env, states keep their
+      shapes and dtypes, and ``forward_sequence`` equals ``forward_step`` step by step.
+
+    An encoder class with ``takes_inner_encoder`` gets, unless ``config``
+    names one, an ``inner`` encoder of the leaf spec's flattened features.
 
     Args:
         encoder: An ``Encoder`` subclass or a factory returning one.
@@ -250,15 +256,82 @@ def check_encoder(encoder: Callable[..., Encoder], specs: Specs = None, **config
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEED)
             try:
-                built = encoder(spec, **config)
+                options = dict(config)
+                if getattr(encoder, "takes_inner_encoder", False) and "inner" not in options:
+                    options["inner"] = _FlatInner(spec)
+                built = encoder(spec, **options)
             except (TypeError, ValueError) as exc:
                 rejected.append(f"{label}: {type(exc).__name__}: {exc}")
                 continue
             _check_one_encoder(built, spec, where)
+            if isinstance(built, RecurrentEncoder):
+                _check_recurrent(built, spec, where)
         accepted.append(spec)
     if not accepted:
         raise AssertionError(f"encoder {name} accepted none of the specs: " + "; ".join(rejected))
     return accepted
+
+
+class _FlatInner(Encoder):
+    """The inner encoder ``check_encoder`` gives an encoder that takes one: a leaf's flattened features."""
+
+    def __init__(self, observation_spec: Spec) -> None:
+        super().__init__(observation_spec)
+        self.flatten = FlattenObs(observation_spec)  # TypeError for a Composite: the spec is skipped
+        self.output_dim = self.flatten.output_dim
+
+    def forward(self, obs: torch.Tensor | TensorDictBase) -> torch.Tensor:
+        assert isinstance(obs, torch.Tensor)
+        out: torch.Tensor = self.flatten(obs)
+        return out
+
+
+def _check_recurrent(encoder: RecurrentEncoder, spec: Spec, where: str) -> None:
+    """A memory encoder's state contract: one env's initial state, and sequences equal to steps."""
+    initial = _call(where, "get_initial_state", encoder.get_initial_state)
+    _require(
+        isinstance(initial, TensorDictBase) and initial.batch_dims == 0 and len(initial.keys()) > 0,
+        where,
+        f"get_initial_state must return a non-empty TensorDict with batch_size [], got {initial!r}",
+    )
+    t = 5
+    obs = spec.rand((BATCH_SIZE, t), generator=torch.Generator().manual_seed(SEED))
+    state = initial.expand(BATCH_SIZE).clone()
+    encoder.eval()
+    with torch.no_grad():
+        features, after = _call(where, "forward_sequence", lambda: encoder.forward_sequence(obs, state))
+        _require(
+            isinstance(features, torch.Tensor) and features.shape == (BATCH_SIZE, t, encoder.output_dim),
+            where,
+            f"forward_sequence must return features [b, t, output_dim] = {[BATCH_SIZE, t, encoder.output_dim]}, "
+            f"got {_describe(features)}",
+        )
+        _require(
+            isinstance(after, TensorDictBase) and set(after.keys(True, True)) == set(initial.keys(True, True)),
+            where,
+            "forward_sequence must return the next state with the initial state's keys",
+        )
+        for key in initial.keys(True, True):
+            want, got = initial.get(key), after.get(key)
+            _require(
+                got.shape == (BATCH_SIZE, *want.shape) and got.dtype == want.dtype,
+                where,
+                f"state entry {key!r} must stay [b, {', '.join(map(str, want.shape))}] {want.dtype}, "
+                f"got {list(got.shape)} {got.dtype}",
+            )
+        stepped = []
+        for i in range(t):
+            step, state = _call(where, "forward_step", partial(encoder.forward_step, obs[:, i], state))
+            stepped.append(step)
+    # A fused kernel over t steps sums in another order than t single steps: float32 noise, not a bug.
+    _require_close(
+        torch.stack(stepped, 1),
+        features,
+        where,
+        "forward_sequence differs from forward_step step by step",
+        rtol=1e-3,
+        atol=1e-4,
+    )
 
 
 def _check_one_encoder(encoder: Any, spec: Spec, where: str) -> None:
@@ -986,9 +1059,11 @@ def _require_in_spec(actions: Any, spec: Spec, where: str, what: str) -> None:
         raise AssertionError(f"{where}: {what} does not belong to the action spec: {exc}") from None
 
 
-def _require_close(actual: Any, expected: Any, where: str, what: str) -> None:
+def _require_close(
+    actual: Any, expected: Any, where: str, what: str, *, rtol: float = 1e-4, atol: float = 1e-5
+) -> None:
     try:
-        torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol)
     except AssertionError as exc:
         raise AssertionError(f"{where}: {what}: {exc}") from None
 

@@ -189,11 +189,13 @@ def check_train_outputs(algorithm: Algorithm, module: RLModule, *, name: str | N
             )
         if not isinstance(have, TensorShape):
             continue
-        ranks = (len(have.dims), len(want.dims))
+        # A stateful module's forward_train returns sequences: one more (time) dim than the loss names.
+        ranks = (len(have.dims), len(want.dims) + (1 if module.is_stateful else 0))
         if Ellipsis not in have.dims and Ellipsis not in want.dims and ranks[0] != ranks[1]:
+            seq = " with a time dim after b (the module is stateful)" if module.is_stateful else ""
             raise ConfigError(
                 f"{mod}.forward_train declares {text!r} as {have.describe()} but {who} reads it as "
-                f"{want.describe()}; change output_specs_train and _forward_train to give {want.describe()}"
+                f"{want.describe()}{seq}; change output_specs_train and _forward_train to match"
             )
         if have.dtype is not None and want.dtype is not None and not set(_dtypes(have)) & set(_dtypes(want)):
             raise ConfigError(

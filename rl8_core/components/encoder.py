@@ -13,7 +13,7 @@ from torch import nn
 
 from specs import Box, Discrete, MultiBinary, MultiDiscrete, Spec, TensorSpec
 
-__all__ = ["ACTIVATIONS", "Encoder", "FlattenObs", "build_mlp", "get_activation"]
+__all__ = ["ACTIVATIONS", "Encoder", "FlattenObs", "RecurrentEncoder", "build_mlp", "get_activation"]
 
 #: Activation names accepted by ``get_activation`` and every ``activation`` option.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -115,6 +115,10 @@ class Encoder(nn.Module, ABC):
     #: observation spec (recursively, by the rule table or per-leaf overrides) and
     #: passes them as ``encoders: dict[str, Encoder]``.
     takes_sub_encoders: ClassVar[bool] = False
+    #: When true, a catalog builds an inner encoder for the same observation (named by the
+    #: ``inner`` option, else the rule table's choice, with options ``inner_config``) and passes
+    #: it as ``inner: Encoder``; memory encoders (``lstm``, ``gru``, ``attention``) wrap one so.
+    takes_inner_encoder: ClassVar[bool] = False
 
     def __init__(self, observation_spec: Spec, **config: Any) -> None:
         super().__init__()
@@ -131,6 +135,70 @@ class Encoder(nn.Module, ABC):
         """Run ``forward`` through ``nn.Module``'s hooks, typed: features ``[b, output_dim]``."""
         out: torch.Tensor = super().__call__(obs)
         return out
+
+
+class RecurrentEncoder(Encoder):
+    """An encoder with memory: it carries a state from step to step of an episode.
+
+    Subclasses implement ``get_initial_state`` (the state of one env, a
+    TensorDict with ``batch_size=[]``) and ``forward_sequence``; ``forward_step``
+    (one step per env, what acting uses) defaults to a sequence of one step.
+    A module built on one (the actor-critic module is) becomes stateful: its
+    ``get_initial_state`` holds the encoder's. ``forward`` (no state) encodes
+    observations as the first step of an episode. States are float32 whatever
+    autocast computes in, so that a carried state never changes dtype.
+
+    Examples:
+        >>> from tensordict import TensorDict
+        >>> from specs import Box
+        >>> class Sum(RecurrentEncoder):  # features: the running sum of observations
+        ...     def __init__(self, observation_spec):
+        ...         super().__init__(observation_spec)
+        ...         self.output_dim = observation_spec.shape[0]
+        ...     def get_initial_state(self):
+        ...         return TensorDict({"sum": torch.zeros(self.output_dim)}, batch_size=[])
+        ...     def forward_sequence(self, obs, state):
+        ...         sums = obs.cumsum(1) + state["sum"].unsqueeze(1)
+        ...         return sums, TensorDict({"sum": sums[:, -1]}, batch_size=obs.shape[:1])
+        >>> enc = Sum(Box((2,)))
+        >>> state = enc.get_initial_state().expand(3).clone()
+        >>> features, state = enc.forward_step(torch.ones(3, 2), state)
+        >>> features, state = enc.forward_step(torch.ones(3, 2), state)
+        >>> features[0].tolist()
+        [2.0, 2.0]
+    """
+
+    @abstractmethod
+    def get_initial_state(self) -> TensorDictBase:
+        """Return the state one env starts an episode with (``batch_size=[]``)."""
+
+    @abstractmethod
+    def forward_sequence(
+        self, obs: torch.Tensor | TensorDictBase, state: TensorDictBase
+    ) -> tuple[torch.Tensor, TensorDictBase]:
+        """Return features ``[b, t, output_dim]`` of sequences ``obs`` ``[b, t, ...]`` from ``state`` ``[b]``.
+
+        Also returns the state after the sequences' last step.
+        """
+
+    def forward_step(
+        self, obs: torch.Tensor | TensorDictBase, state: TensorDictBase
+    ) -> tuple[torch.Tensor, TensorDictBase]:
+        """Return features ``[b, output_dim]`` of one step ``obs`` ``[b, ...]`` from ``state``, and the next state."""
+        features, next_state = self.forward_sequence(obs.unsqueeze(1), state)
+        return features[:, 0], next_state
+
+    def forward(self, obs: torch.Tensor | TensorDictBase) -> torch.Tensor:
+        """Return features ``[b, output_dim]`` of ``obs`` ``[b, ...]`` as an episode's first step."""
+        batch = obs.shape[0]
+        state = self.get_initial_state().expand(batch).clone().to(_device_of(obs))
+        return self.forward_step(obs, state)[0]
+
+
+def _device_of(obs: torch.Tensor | TensorDictBase) -> torch.device:
+    leaf = obs if isinstance(obs, torch.Tensor) else next(iter(obs.values(include_nested=True, leaves_only=True)))
+    assert leaf.device is not None
+    return torch.device(leaf.device)
 
 
 class FlattenObs(nn.Module):

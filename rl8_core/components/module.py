@@ -147,6 +147,15 @@ class RLModule(nn.Module):
         self.action_dist_cls: type[Distribution] | None = self.get_action_dist_cls()
         self._dist_config: dict[str, Any] = dict(self.get_action_dist_config())
         self.setup()
+        initial = self.get_initial_state()
+        if not (isinstance(initial, TensorDictBase) and initial.batch_dims == 0):
+            raise TypeError(
+                f"{type(self).__name__}.get_initial_state must return a TensorDict with batch_size [] "
+                f"(the state of one env), got {initial!r}"
+            )
+        self._initial_state: TensorDictBase = initial
+        #: Whether the module carries a state between steps (``get_initial_state`` has entries).
+        self.is_stateful: bool = len(initial.keys()) > 0
         self._specs: dict[tuple[str, str], IOSpec | None] = {}
         for mode in MODES:
             self._specs[mode, "input"] = _canonical(getattr(self, f"input_specs_{mode}")())
@@ -180,6 +189,33 @@ class RLModule(nn.Module):
     def _forward_inference(self, batch: TensorDictBase) -> TensorDictBase:
         raise NotImplementedError(f"{type(self).__name__} does not implement _forward_inference")
 
+    def get_initial_state(self) -> TensorDictBase:
+        """Return the state one env starts an episode with: a TensorDict with ``batch_size=[]``.
+
+        Empty (the default) means the module has no memory. A stateful module
+        returns its state here (``{"h": zeros(64)}``, nested if it likes); its
+        acting forwards then take ``state_in`` ``[b, ...]`` and return
+        ``state_out`` of the same structure, and ``forward_train`` takes
+        sequences: ``obs`` ``[b, t, ...]`` with ``state_in`` at each sequence's
+        first step, returning ``[b, t, ...]`` outputs. The runner carries the
+        state between steps and resets it to this one when an episode ends.
+        Called once, after ``setup()``; ``initial_state(n)`` returns it for ``n`` envs.
+
+        Examples:
+            >>> from specs import Box, Discrete
+            >>> class Counter(RLModule):
+            ...     def get_initial_state(self):
+            ...         return TensorDict({"steps": torch.zeros(1)}, batch_size=[])
+            >>> Counter(Box((3,)), Discrete(2)).initial_state(4)["steps"].shape
+            torch.Size([4, 1])
+        """
+        return TensorDict({}, batch_size=[])
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> TensorDictBase:
+        """Return ``get_initial_state()`` for ``batch_size`` envs (a fresh TensorDict ``[batch_size]``)."""
+        state = self.get_initial_state().expand(batch_size).clone()
+        return state.to(device) if device is not None else state
+
     def get_action_dist_cls(self) -> type[Distribution] | None:
         """Return the action distribution class; by default the catalog's choice."""
         return None if self.catalog is None else self.catalog.get_action_dist_cls()
@@ -211,14 +247,34 @@ class RLModule(nn.Module):
             raise RuntimeError(f"{type(self).__name__} has no action distribution (no catalog, no override)")
         return self.action_dist_cls.required_inputs(self.action_spec, **self._dist_config)
 
-    def _obs_spec(self) -> SpecDict:
-        return SpecDict({Columns.OBS: self.observation_spec.as_io_spec(("b",))})
+    def train_dims(self) -> tuple[str, ...]:
+        """Return the leading dims of ``forward_train``'s data: ``("b", "t")`` when stateful, else ``("b",)``."""
+        return ("b", "t") if self.is_stateful else ("b",)
 
-    def _dist_inputs_spec(self) -> TensorShape:
-        return TensorShape("b, a", a=self.num_action_dist_inputs, dtype=FLOAT_DTYPES)
+    def state_spec(self, key: str = Columns.STATE_IN) -> dict[tuple[str, ...], TensorShape]:
+        """Return the spec of ``state_in`` (or ``state_out``) ``[b, ...]``: one entry per leaf of the initial state.
+
+        Empty for a module without state.
+        """
+        return {
+            (key, *((leaf,) if isinstance(leaf, str) else leaf)): TensorShape(
+                ("b", *self._initial_state.get(leaf).shape), dtype=self._initial_state.get(leaf).dtype
+            )
+            for leaf in self._initial_state.keys(include_nested=True, leaves_only=True)
+        }
+
+    def _obs_spec(self, dims: tuple[str, ...] = ("b",)) -> SpecDict:
+        spec: dict[Any, Any] = {Columns.OBS: self.observation_spec.as_io_spec(dims), **self.state_spec()}
+        return SpecDict(spec)
+
+    def _dist_inputs_spec(self, dims: tuple[str, ...] = ("b",)) -> TensorShape:
+        return TensorShape((*dims, "a"), a=self.num_action_dist_inputs, dtype=FLOAT_DTYPES)
 
     def _acting_spec(self) -> SpecDict:
-        actions = {Columns.ACTIONS: self.action_spec.as_io_spec(("b",))}
+        actions: dict[Any, Any] = {
+            Columns.ACTIONS: self.action_spec.as_io_spec(("b",)),
+            **self.state_spec(Columns.STATE_OUT),
+        }
         if self.action_dist_cls is None:
             return SpecDict(actions)
         return SpecDict(
@@ -231,28 +287,35 @@ class RLModule(nn.Module):
         )
 
     def input_specs_train(self) -> IOSpec | Mapping[Any, Any] | None:
-        """Return the spec of ``forward_train``'s input; default ``{obs: [b, *obs_shape]}``."""
-        return self._obs_spec()
+        """Return the spec of ``forward_train``'s input; default ``{obs: [b, *obs_shape]}``.
+
+        A stateful module takes sequences: ``{obs: [b, t, *obs_shape], state_in: [b, ...]}``.
+        """
+        return self._obs_spec(self.train_dims())
 
     def input_specs_exploration(self) -> IOSpec | Mapping[Any, Any] | None:
-        """Return the spec of ``forward_exploration``'s input; default ``{obs: [b, *obs_shape]}``."""
+        """Return the spec of ``forward_exploration``'s input; default ``{obs: [b, *obs_shape]}`` (and ``state_in``)."""
         return self._obs_spec()
 
     def input_specs_inference(self) -> IOSpec | Mapping[Any, Any] | None:
-        """Return the spec of ``forward_inference``'s input; default ``{obs: [b, *obs_shape]}``."""
+        """Return the spec of ``forward_inference``'s input; default ``{obs: [b, *obs_shape]}`` (and ``state_in``)."""
         return self._obs_spec()
 
     def output_specs_train(self) -> IOSpec | Mapping[Any, Any] | None:
-        """Return the spec of ``forward_train``'s output; default ``{action_dist_inputs: [b, a]}``."""
+        """Return the spec of ``forward_train``'s output; default ``{action_dist_inputs: [b, a]}``.
+
+        A stateful module returns ``[b, t, a]``.
+        """
         if self.action_dist_cls is None:
             return None
-        return SpecDict({Columns.ACTION_DIST_INPUTS: self._dist_inputs_spec()})
+        return SpecDict({Columns.ACTION_DIST_INPUTS: self._dist_inputs_spec(self.train_dims())})
 
     def output_specs_exploration(self) -> IOSpec | Mapping[Any, Any] | None:
         """Return the spec of what ``_forward_exploration`` returns (before actions are sampled).
 
         Default: ``action_dist_inputs [b, a]`` with optional ``actions`` and
         ``action_logp``; or ``actions`` when the module has no distribution.
+        A stateful module also returns ``state_out`` ``[b, ...]``.
         """
         return self._acting_spec()
 
@@ -439,10 +502,13 @@ class RLModule(nn.Module):
     def _policy_width(self) -> int | None:
         """Return the width of ``action_dist_inputs`` for two random observations, or ``None`` if not measurable."""
         in_spec = self._specs["exploration", "input"]
-        if not isinstance(in_spec, SpecDict) or set(in_spec) != {(Columns.OBS,)}:
-            return None  # inputs beyond ``obs`` (e.g. recurrent state) are checked when the forward runs
+        state_keys = set(self.state_spec())
+        if not isinstance(in_spec, SpecDict) or set(in_spec) - state_keys != {(Columns.OBS,)}:
+            return None  # inputs beyond ``obs`` and the state are checked when the forward runs
         obs = self.observation_spec.rand((2,), generator=torch.Generator().manual_seed(0))
         batch = TensorDict({Columns.OBS: obs}, batch_size=[2])
+        if self.is_stateful:
+            batch.set(Columns.STATE_IN, self.initial_state(2))
         training = self.training
         self.eval()
         try:

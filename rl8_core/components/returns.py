@@ -17,7 +17,9 @@ def next_values(rollout: TensorDictBase, module: RLModule) -> torch.Tensor:
     That is the next step's ``vf_preds``, except after a truncation (the
     episode's final observation, ``next_obs``) and after the rollout's last
     step: those come from one ``forward_train`` without gradient on just
-    those observations. After a termination the value is unused.
+    those observations (for a stateful module, as sequences of one step
+    from the ``state_out`` of the step that led there). After a termination
+    the value is unused.
 
     Examples:
         >>> from catalogs import ActorCriticModule
@@ -36,9 +38,17 @@ def next_values(rollout: TensorDictBase, module: RLModule) -> torch.Tensor:
     need[-1] |= ~(terminateds[-1] | truncateds[-1])
     if bool(need.any()):
         obs = rollout.get(Columns.NEXT_OBS)[need]
+        k = need.sum().item()
+        if module.is_stateful:
+            batch = TensorDict(
+                {Columns.OBS: obs.unsqueeze(1), Columns.STATE_IN: rollout.get(Columns.STATE_OUT)[need]},
+                batch_size=[k],
+            )
+        else:
+            batch = TensorDict({Columns.OBS: obs}, batch_size=[k])
         with torch.no_grad():
-            values_there = module.forward_train(TensorDict({Columns.OBS: obs}, batch_size=obs.shape[:1]))
-        out[need] = values_there.get(Columns.VF_PREDS).float()
+            values_there = module.forward_train(batch).get(Columns.VF_PREDS).float()
+        out[need] = values_there[:, 0] if module.is_stateful else values_there
     return out
 
 
@@ -91,6 +101,8 @@ def training_batch(rollout: TensorDictBase, advantages: torch.Tensor, value_targ
     """Flatten a rollout ``[t, n]`` into the training batch ``[t * n]`` with ``advantages`` and ``value_targets``.
 
     ``next_obs`` and ``rewards`` are left out: the returns hold what the loss needs of them.
+    The rollout of a stateful module (it has ``state_in``) stays ``[t, n]``
+    (without ``state_out``): the learner cuts it into sequences (``cut_sequences``).
 
     Examples:
         >>> rollout = TensorDict({"obs": torch.zeros(3, 2, 4), "rewards": torch.ones(3, 2)}, [3, 2])
@@ -98,6 +110,11 @@ def training_batch(rollout: TensorDictBase, advantages: torch.Tensor, value_targ
         >>> batch.batch_size, sorted(batch.keys())
         (torch.Size([6]), ['advantages', 'obs', 'value_targets'])
     """
+    if Columns.STATE_IN in rollout:
+        batch = rollout.exclude(Columns.NEXT_OBS, Columns.REWARDS, Columns.STATE_OUT)
+        batch.set(Columns.ADVANTAGES, advantages)
+        batch.set(Columns.VALUE_TARGETS, value_targets)
+        return batch
     batch = rollout.exclude(Columns.NEXT_OBS, Columns.REWARDS).reshape(-1)
     batch.set(Columns.ADVANTAGES, advantages.reshape(-1))
     batch.set(Columns.VALUE_TARGETS, value_targets.reshape(-1))
@@ -107,14 +124,17 @@ def training_batch(rollout: TensorDictBase, advantages: torch.Tensor, value_targ
 def standardize_advantages(minibatch: TensorDictBase) -> TensorDictBase:
     """Return ``minibatch`` with its ``advantages`` standardised (mean 0, std 1); one sample is left as is.
 
+    In a minibatch of sequences only the real steps (``loss_mask``) count.
+
     Examples:
         >>> mb = TensorDict({"advantages": torch.tensor([1.0, 3.0])}, [2])
         >>> [round(a, 4) for a in standardize_advantages(mb)["advantages"].tolist()]
         [-0.7071, 0.7071]
     """
-    if minibatch.batch_size[0] < 2:
-        return minibatch
     adv = minibatch.get(Columns.ADVANTAGES)
+    real = adv if Columns.LOSS_MASK not in minibatch else adv[minibatch.get(Columns.LOSS_MASK)]
+    if real.numel() < 2:
+        return minibatch
     out = minibatch.copy()
-    out.set(Columns.ADVANTAGES, (adv - adv.mean()) / (adv.std() + 1e-8))
+    out.set(Columns.ADVANTAGES, (adv - real.mean()) / (real.std() + 1e-8))
     return out

@@ -8,6 +8,7 @@ from tensordict import TensorDict
 from rl8_core.columns import Columns, Metrics
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule
+from rl8_core.components.sequences import reset_state
 from rl8_core.training.config import CheckSpecs, spec_checks_on
 from specs import checking
 
@@ -28,6 +29,8 @@ def evaluate(
 
     Episodes are spread evenly over the envs and only the first ones of each
     env count, so short episodes are not over-represented (as SB3 does).
+    A stateful module's state is carried from step to step and reset when an
+    env's episode ends, as in training.
 
     Args:
         module: Acts with ``forward_inference`` (deterministic) or ``forward_exploration``.
@@ -56,11 +59,16 @@ def evaluate(
     forward = module.forward_inference if deterministic else module.forward_exploration
     module.eval()
     obs = env.reset(seed=seed).get(Columns.OBS)
+    initial = module.initial_state(n, device)
+    state = initial.clone()
     with torch.no_grad():
         for step in range(max_steps):
             checked = spec_checks_on(check_specs, step)
+            inputs = TensorDict({Columns.OBS: obs.to(device)}, batch_size=[n])
+            if module.is_stateful:
+                inputs.set(Columns.STATE_IN, state)
             with checking(checked):
-                out = forward(TensorDict({Columns.OBS: obs.to(device)}, batch_size=[n]))
+                out = forward(inputs)
             actions = out.get(Columns.ACTIONS)
             if checked:
                 module.check_actions(mode, actions)
@@ -68,6 +76,8 @@ def evaluate(
             ep_return += result.get(Columns.REWARDS)
             ep_length += 1
             done = result.get(Columns.TERMINATEDS) | result.get(Columns.TRUNCATEDS)
+            if module.is_stateful:
+                state = reset_state(out.get(Columns.STATE_OUT), initial, done.to(device))
             record = done & (counts < targets)
             if bool(record.any()):
                 returns.extend(ep_return[record].tolist())

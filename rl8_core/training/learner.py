@@ -14,6 +14,7 @@ from tensordict import TensorDictBase
 from rl8_core.columns import Columns, Metrics
 from rl8_core.components.algorithm import Algorithm
 from rl8_core.components.module import RLModule
+from rl8_core.components.sequences import cut_sequences
 from rl8_core.config import FieldError, check_range
 from rl8_core.errors import ConfigError
 from rl8_core.training.guards import GuardsConfig, NonFiniteError, all_finite, describe_nonfinite
@@ -40,6 +41,9 @@ class LearnerConfig:
     """Split each minibatch into this many micro-batches and step once (same result, less memory)."""
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     """Mixed precision: ``auto`` is bf16 on CUDA (fp16 where bf16 is unsupported) and off on CPU."""
+    seq_len: int = 16
+    """Stateful modules: steps per training sequence (backpropagation through time is cut there).
+    Minibatches are then of whole sequences, as many as ``minibatch_size`` makes of the real steps."""
 
     def __post_init__(self) -> None:
         check_range(self, "lr", gt=0)
@@ -47,6 +51,7 @@ class LearnerConfig:
         check_range(self, "weight_decay", ge=0)
         check_range(self, "max_grad_norm", gt=0)
         check_range(self, "grad_accumulation", ge=1)
+        check_range(self, "seq_len", ge=1)
         for i, (_, lr) in enumerate(self.lr_schedule or ()):
             if not (math.isfinite(lr) and lr >= 0):
                 raise FieldError("lr_schedule", f"entry {i}: learning rates must be finite and >= 0, got {lr}")
@@ -69,7 +74,12 @@ class Learner:
     schedule, shuffling into minibatches for ``algorithm.num_epochs`` passes,
     gradient accumulation (each minibatch in ``grad_accumulation``
     micro-batches, one optimiser step), global-norm clipping and autocast.
-    After the update it folds the batch's observations into the module's
+    A stateful module trains on sequences: a time-major batch ``[t, n]`` from
+    ``postprocess`` is cut into sequences of ``seq_len`` steps
+    (``cut_sequences``), which are shuffled and minibatched whole
+    (as many minibatches as ``minibatch_size`` makes of the real steps, each of whole sequences);
+    padding carries no weight in gradient accumulation. Without state a
+    ``[t, n]`` batch is flattened. After the update it folds the batch's observations into the module's
     observation normaliser (``normalize_obs``), so the update itself saw the
     statistics the rollout was collected with, and a loop of ``Runner.collect``,
     ``Algorithm.postprocess`` and ``Learner.update`` keeps them current.
@@ -161,8 +171,14 @@ class Learner:
         epochs.
         """
         algorithm = self.algorithm
+        obs = batch.get(Columns.OBS)
+        batch = self._training_data(batch)
         n = batch.batch_size[0]
         size = algorithm.minibatch_size or n
+        if Columns.LOSS_MASK in batch and algorithm.minibatch_size:
+            # As many minibatches as the real steps make at minibatch_size each, of whole sequences.
+            real = int(batch.get(Columns.LOSS_MASK).sum())
+            size = math.ceil(n / math.ceil(real / algorithm.minibatch_size))
         accumulate = self.config.grad_accumulation
         history: list[dict[str, torch.Tensor]] = []
         grad_norms: list[torch.Tensor] = []
@@ -193,10 +209,27 @@ class Learner:
             )
         normalizer = self.module.obs_normalizer
         if normalizer is not None:
-            normalizer.update(batch.get(Columns.OBS))
+            normalizer.update(obs)
         out = self._summarise(history, grad_norms, epochs_run)
         out[Metrics.SKIPPED_UPDATES] = float(skipped)
         return out
+
+    def _training_data(self, batch: TensorDictBase) -> TensorDictBase:
+        """Return what ``update`` minibatches: sequences for a stateful module, else steps ``[b]``.
+
+        Raises:
+            ConfigError: If a stateful module's batch was flattened (sequences cannot be cut from it).
+        """
+        if self.module.is_stateful:
+            if batch.batch_dims != 2 or Columns.STATE_IN not in batch:
+                raise ConfigError(
+                    f"{type(self.module).__name__} is stateful and trains on sequences, but "
+                    f"{type(self.algorithm).__name__}.postprocess returned a batch of shape "
+                    f"{list(batch.batch_size)} without state_in per step; return the rollout's [t, n] shape "
+                    "with state_in (rl8_core.training_batch does)"
+                )
+            return cut_sequences(batch, self.config.seq_len)
+        return batch.reshape(-1) if batch.batch_dims == 2 else batch
 
     def _step(
         self, algorithm: Algorithm, minibatch: TensorDictBase, accumulate: int
@@ -204,9 +237,14 @@ class Learner:
         """Take one optimiser step; return its metrics and gradient norm, or ``(None, None)`` if it was skipped."""
         m = minibatch.batch_size[0]
         parts: Sequence[TensorDictBase] = [minibatch] if accumulate == 1 else minibatch.split(math.ceil(m / accumulate))
+        masked = Columns.LOSS_MASK in minibatch
+        total = float(minibatch.get(Columns.LOSS_MASK).sum()) if masked and accumulate > 1 else float(m)
         sums: dict[str, torch.Tensor] = {}
         for part in parts:
-            weight = part.batch_size[0] / m
+            # A part's share is its real steps (padding of sequences does not count).
+            weight = (
+                float(part.get(Columns.LOSS_MASK).sum()) if masked and accumulate > 1 else part.batch_size[0]
+            ) / total
             with self.autocast():
                 loss, metrics = algorithm.loss(self.module, part)
             # Weight each micro-batch by its share so the summed gradient equals

@@ -13,6 +13,7 @@ from tensordict import TensorDict, TensorDictBase
 from rl8_core.columns import Columns
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule
+from rl8_core.components.sequences import reset_state
 from rl8_core.training.config import CheckSpecs, spec_checks_on
 from rl8_core.training.guards import NonFiniteError, all_finite, describe_nonfinite
 from specs import checking
@@ -47,6 +48,13 @@ class Runner:
     The rollout holds ``obs``, everything ``forward_exploration`` returned
     (``actions``, ``action_logp``, ``vf_preds``, ...), and the env's
     ``next_obs``, ``rewards``, ``terminateds`` and ``truncateds``.
+
+    For a stateful module (``RLModule.is_stateful``) the runner carries each
+    env's state from step to step: it passes ``state_in`` and keeps the
+    ``state_out`` returned, replaced by the initial state for an env whose
+    episode ended (terminated or truncated). The rollout holds both at each
+    step: ``state_in`` is what sequences start from in training,
+    ``state_out`` what a truncated episode's final value is computed from.
 
     Args:
         env: The batched env to step.
@@ -104,6 +112,11 @@ class Runner:
         self._obs: torch.Tensor | TensorDictBase = first.get(Columns.OBS)
         self._ep_return = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
         self._ep_length = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        module_device = next(module.parameters()).device
+        #: The initial state of every env (``[n]``; empty for a module without state).
+        self._initial = module.initial_state(self.num_envs, module_device)
+        #: Each env's current state, carried between steps and rollouts.
+        self._state: TensorDictBase = self._initial.clone()
         self._leaf_keys: list[str | tuple[str, ...]] = []
         #: Episodes finished during the last ``collect``.
         self.episodes = EpisodeStats()
@@ -133,10 +146,14 @@ class Runner:
         move = device != self.device
         steps: list[TensorDictBase] = []
         checks = spec_checks_on(self.check_specs, self._rollouts)
+        stateful = module.is_stateful
         with torch.no_grad(), checking(checks), self.autocast():
             for _ in range(self.horizon):
                 obs = self._obs.to(device) if move else self._obs
-                out = module.forward_exploration(TensorDict({Columns.OBS: obs}, batch_size=batch_size))
+                inputs = TensorDict({Columns.OBS: obs}, batch_size=batch_size)
+                if stateful:
+                    inputs.set(Columns.STATE_IN, self._state)
+                out = module.forward_exploration(inputs)
                 actions = out.get(Columns.ACTIONS)
                 if checks:  # before the env sees them: dtype, shape and discrete ranges of the action spec
                     module.check_actions("exploration", actions)
@@ -146,6 +163,10 @@ class Runner:
                 self._obs = result.get(Columns.OBS)
                 if move:
                     result = result.to(device, non_blocking=True)
+                if stateful:
+                    out.set(Columns.STATE_IN, self._state)
+                    done = result.get(Columns.TERMINATEDS) | result.get(Columns.TRUNCATEDS)
+                    self._state = reset_state(out.get(Columns.STATE_OUT), self._initial, done)
                 steps.append(
                     out.update(
                         {
@@ -157,13 +178,15 @@ class Runner:
                         }
                     )
                 )
-        if self._buffer is None:
-            self._buffer = self._allocate(steps[0])
-        buffer = self._buffer
-        # One stack per key into the preallocated buffer instead of a copy per key and step:
-        # at small batches the per-step writes cost more than the policy's forward pass.
-        for key in self._leaf_keys:
-            torch.stack([step.get(key) for step in steps], out=buffer.get(key))
+        # No grad: a module may return views of its parameters, which autograd would track.
+        with torch.no_grad():
+            if self._buffer is None:
+                self._buffer = self._allocate(steps[0])
+            buffer = self._buffer
+            # One stack per key into the preallocated buffer instead of a copy per key and step:
+            # at small batches the per-step writes cost more than the policy's forward pass.
+            for key in self._leaf_keys:
+                torch.stack([step.get(key) for step in steps], out=buffer.get(key))
         self._rollouts += 1
         if self.check_finite:
             self._check_finite(buffer)
@@ -214,9 +237,10 @@ class Runner:
             self.episodes.extend(returns[done].tolist(), lengths[done].tolist())
 
     def state_dict(self) -> dict[str, Any]:
-        """Return what a resumed run needs: current observations and episode accumulators."""
+        """Return what a resumed run needs: current observations, module states and episode accumulators."""
         return {
             "obs": self._obs,
+            "state": self._state.clone(),
             "ep_return": self._ep_return.clone(),
             "ep_length": self._ep_length.clone(),
             "rollouts": self._rollouts,
@@ -225,6 +249,8 @@ class Runner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state returned by ``state_dict`` (use with the env's own state)."""
         self._obs = state["obs"].to(self.device)
+        if "state" in state:
+            self._state = state["state"].to(self._initial.device)
         self._ep_return = state["ep_return"].to(self._ep_return.device)
         self._ep_length = state["ep_length"].to(self._ep_length.device)
         self._rollouts = int(state["rollouts"])

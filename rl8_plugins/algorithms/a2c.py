@@ -22,6 +22,7 @@ from rl8_core import (
     next_values,
     standardize_advantages,
     training_batch,
+    valid_steps,
 )
 from specs import FLOAT_DTYPES, TensorShape
 
@@ -115,7 +116,8 @@ class A2C(Algorithm):
     def loss(self, module: RLModule, minibatch: TensorDictBase) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return policy-gradient loss + ``vf_coef`` * value loss - ``ent_coef`` * entropy, and its parts."""
         cfg = self.config
-        out = module.forward_train(minibatch)
+        # A minibatch of sequences (stateful modules) becomes its real steps: padding enters no term.
+        minibatch, out = valid_steps(minibatch, module.forward_train(minibatch))
         dist = module.make_action_dist(out.get(Columns.ACTION_DIST_INPUTS))
         logp = dist.logp(minibatch.get(Columns.ACTIONS))
         policy_loss = -(logp * minibatch.get(Columns.ADVANTAGES)).mean()

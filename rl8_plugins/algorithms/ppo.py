@@ -22,6 +22,7 @@ from rl8_core import (
     next_values,
     standardize_advantages,
     training_batch,
+    valid_steps,
 )
 from specs import FLOAT_DTYPES, TensorShape
 
@@ -171,7 +172,8 @@ class PPO(Algorithm):
         advantages when dual clipping is on.
         """
         cfg = self.config
-        out = module.forward_train(minibatch)
+        # A minibatch of sequences (stateful modules) becomes its real steps: padding enters no term.
+        minibatch, out = valid_steps(minibatch, module.forward_train(minibatch))
         dist = module.make_action_dist(out.get(Columns.ACTION_DIST_INPUTS))
         logp = dist.logp(minibatch.get(Columns.ACTIONS))
         logratio = logp - minibatch.get(Columns.ACTION_LOGP).float()

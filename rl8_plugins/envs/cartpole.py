@@ -28,6 +28,13 @@ class CartPoleEnv(PhysicsEnv):
     (``x, x_dot, theta, theta_dot``); actions are ``Discrete(2)`` ``[n]``
     (0 pushes left, 1 pushes right).
 
+    ``mask_velocity=True`` hides the velocities: observations are then float32
+    ``[n, 2]`` (``x, theta``, gymnasium's indices 0 and 2), final ones
+    (``next_obs``) included, and the spec's bounds are those of the kept
+    entries. The physics is unchanged, but a policy must now infer the
+    velocities from past observations: a partially observable task for
+    recurrent or attention policies.
+
     Step results are fresh tensors; the env never writes into a tensor it has
     handed out, so a runner may keep them without copying.
 
@@ -42,6 +49,8 @@ class CartPoleEnv(PhysicsEnv):
         dict_obs: Observe a ``Composite`` ``{"cart": [x, x_dot], "pole": [theta,
             theta_dot]}`` (each float32 ``[n, 2]``) instead of one ``[n, 4]``
             vector: the same information as a nested observation.
+        mask_velocity: Observe positions only: ``[n, 2]`` (``x, theta``), or with
+            ``dict_obs`` ``{"cart": [x], "pole": [theta]}`` (each ``[n, 1]``).
 
     Examples:
         >>> env = CartPoleEnv(num_envs=3, seed=0)
@@ -51,6 +60,8 @@ class CartPoleEnv(PhysicsEnv):
         >>> out["rewards"].tolist(), out["terminateds"].tolist()
         ([1.0, 1.0, 1.0], [False, False, False])
         >>> CartPoleEnv(num_envs=3, seed=0, dict_obs=True).reset()["obs", "pole"].shape
+        torch.Size([3, 2])
+        >>> CartPoleEnv(num_envs=3, seed=0, mask_velocity=True).reset()["obs"].shape  # x, theta
         torch.Size([3, 2])
     """
 
@@ -82,6 +93,7 @@ class CartPoleEnv(PhysicsEnv):
         max_episode_steps: int = 500,
         dtype: str | torch.dtype = torch.float32,
         dict_obs: bool = False,
+        mask_velocity: bool = False,
     ) -> None:
         super().__init__(num_envs=num_envs, seed=seed, device=device, max_episode_steps=max_episode_steps, dtype=dtype)
         self.total_mass = self.masspole + self.masscart
@@ -91,12 +103,17 @@ class CartPoleEnv(PhysicsEnv):
             [self.x_threshold * 2, math.inf, self.theta_threshold_radians * 2, math.inf], dtype=torch.float32
         )
         self.dict_obs = bool(dict_obs)
-        self.observation_spec: Box | Composite = Box((4,), -high, high, torch.float32, device=self.device)
+        self.mask_velocity = bool(mask_velocity)
+        if self.mask_velocity:
+            high = high[::2]  # x, theta
+        # Entries per part (cart, pole) of a dict observation: 2, or 1 without the velocities.
+        part = high.numel() // 2
+        self.observation_spec: Box | Composite = Box(tuple(high.shape), -high, high, torch.float32, device=self.device)
         if self.dict_obs:
             self.observation_spec = Composite(
                 {
-                    "cart": Box((2,), -high[:2], high[:2], torch.float32),
-                    "pole": Box((2,), -high[2:], high[2:], torch.float32),
+                    "cart": Box((part,), -high[:part], high[:part], torch.float32),
+                    "pole": Box((part,), -high[part:], high[part:], torch.float32),
                 },
                 device=self.device,
             )
@@ -123,19 +140,25 @@ class CartPoleEnv(PhysicsEnv):
 
     def _obs(self, state: torch.Tensor) -> torch.Tensor | TensorDict:
         obs = state if self.dtype == torch.float32 else state.to(torch.float32)
+        if self.mask_velocity:
+            # x, theta; a copy, so that the flat observation is contiguous.
+            obs = obs[:, ::2].contiguous()
         if not self.dict_obs:
             return obs
-        # Views of a state tensor the env never writes into again (see the class docstring).
-        return TensorDict({"cart": obs[:, :2], "pole": obs[:, 2:]}, batch_size=self._batch_size, device=self.device)
+        # Views of a tensor the env never writes into again (see the class docstring).
+        part = obs.shape[1] // 2
+        return TensorDict(
+            {"cart": obs[:, :part], "pole": obs[:, part:]}, batch_size=self._batch_size, device=self.device
+        )
 
     def step(self, actions: torch.Tensor | TensorDictBase) -> TensorDictBase:
         """Push every cart with ``actions`` ``[n]`` (0 or 1) and return the step result.
 
         Returns:
-            ``obs`` and ``next_obs`` ``[n, 4]`` (float32; they differ only where an
-            episode ended: ``obs`` is then the reset observation, ``next_obs`` the
-            final one), ``rewards`` ``[n]`` (float32, all 1.0), ``terminateds`` and
-            ``truncateds`` ``[n]`` (bool).
+            ``obs`` and ``next_obs`` ``[n, 4]`` (``[n, 2]`` with ``mask_velocity``;
+            float32; they differ only where an episode ended: ``obs`` is then the
+            reset observation, ``next_obs`` the final one), ``rewards`` ``[n]``
+            (float32, all 1.0), ``terminateds`` and ``truncateds`` ``[n]`` (bool).
         """
         if not isinstance(actions, torch.Tensor):
             raise TypeError(f"CartPoleEnv takes a tensor of actions, got {type(actions).__name__}")

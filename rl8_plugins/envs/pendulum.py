@@ -30,6 +30,12 @@ class PendulumEnv(PhysicsEnv):
     clipped before they act (and before they are charged for), as gymnasium
     does, so a Gaussian policy may send unclipped samples.
 
+    ``mask_velocity=True`` drops ``thdot``: observations are then float32
+    ``[n, 2]`` (``cos th, sin th``, gymnasium's indices 0 and 1), final ones
+    (``next_obs``) included, with the spec's bounds of those entries. The
+    physics and rewards are unchanged; a policy must infer the angular speed
+    from past observations (a task for recurrent or attention policies).
+
     Step results are fresh tensors; the env never writes into a tensor it has
     handed out, so a runner may keep them without copying.
 
@@ -42,6 +48,7 @@ class PendulumEnv(PhysicsEnv):
         max_episode_steps: Truncation limit (gymnasium's ``TimeLimit``).
         dtype: Precision of the physics state, ``float32`` (the throughput
             default) or ``float64`` (gymnasium's; observations stay float32).
+        mask_velocity: Observe ``[n, 2]`` (``cos th, sin th``) without ``thdot``.
 
     Examples:
         >>> env = PendulumEnv(num_envs=2, seed=0)
@@ -50,6 +57,8 @@ class PendulumEnv(PhysicsEnv):
         >>> out = env.step(torch.tensor([[5.0], [-1.0]]))  # 5.0 acts as 2.0
         >>> out["rewards"].shape, out["terminateds"].any().item()
         (torch.Size([2]), False)
+        >>> PendulumEnv(num_envs=2, seed=0, mask_velocity=True).reset()["obs"].shape  # cos th, sin th
+        torch.Size([2, 2])
     """
 
     #: Largest angular speed (rad/s); faster states are clipped.
@@ -74,11 +83,15 @@ class PendulumEnv(PhysicsEnv):
         g: float = 10.0,
         max_episode_steps: int = 200,
         dtype: str | torch.dtype = torch.float32,
+        mask_velocity: bool = False,
     ) -> None:
         super().__init__(num_envs=num_envs, seed=seed, device=device, max_episode_steps=max_episode_steps, dtype=dtype)
         self.g = float(g)
+        self.mask_velocity = bool(mask_velocity)
         high = torch.tensor([1.0, 1.0, self.max_speed], dtype=torch.float32)
-        self.observation_spec = Box((3,), -high, high, torch.float32, device=self.device)
+        if self.mask_velocity:
+            high = high[:2]  # cos th, sin th
+        self.observation_spec = Box(tuple(high.shape), -high, high, torch.float32, device=self.device)
         self.action_spec = Box((1,), -self.max_torque, self.max_torque, torch.float32, device=self.device)
         const = self._const
         # The coefficients as gymnasium's step computes them in Python floats.
@@ -100,21 +113,28 @@ class PendulumEnv(PhysicsEnv):
         return torch.addcmul(self._reset_low, u, self._reset_span)
 
     def _obs(self, state: torch.Tensor) -> torch.Tensor:
-        """Return ``[cos th, sin th, thdot]`` ``[n, 3]`` (float32) for states ``[n, 2]``."""
+        """Return ``[cos th, sin th, thdot]`` ``[n, 3]`` (float32) for states ``[n, 2]``.
+
+        With ``mask_velocity``, ``[cos th, sin th]`` ``[n, 2]``.
+        """
         th, thdot = state.unbind(1)
         # Contiguous: cos of a strided column takes a multithreaded path even for a few
         # thousand envs, which stalls on busy cores.
-        th = th.contiguous()
-        return torch.stack((torch.cos(th), torch.sin(th), thdot), dim=1).to(torch.float32)
+        return self._observe(th.contiguous(), thdot)
+
+    def _observe(self, th: torch.Tensor, thdot: torch.Tensor) -> torch.Tensor:
+        """Return the float32 observations ``[n, 3]`` (``[n, 2]`` with ``mask_velocity``) of ``th, thdot`` ``[n]``."""
+        columns = (torch.cos(th), torch.sin(th)) if self.mask_velocity else (torch.cos(th), torch.sin(th), thdot)
+        return torch.stack(columns, dim=1).to(torch.float32)
 
     def step(self, actions: torch.Tensor | TensorDictBase) -> TensorDictBase:
         """Apply torques ``actions`` ``[n, 1]`` (clipped to ``[-2, 2]``) and return the step result.
 
         Returns:
-            ``obs`` and ``next_obs`` ``[n, 3]`` (float32; they differ only where an
-            episode ended: ``obs`` is then the reset observation, ``next_obs`` the
-            final one), ``rewards`` ``[n]`` (float32), ``terminateds`` (always
-            false) and ``truncateds`` ``[n]`` (bool).
+            ``obs`` and ``next_obs`` ``[n, 3]`` (``[n, 2]`` with ``mask_velocity``;
+            float32; they differ only where an episode ended: ``obs`` is then the
+            reset observation, ``next_obs`` the final one), ``rewards`` ``[n]``
+            (float32), ``terminateds`` (always false) and ``truncateds`` ``[n]`` (bool).
         """
         if not isinstance(actions, torch.Tensor):
             raise TypeError(f"PendulumEnv takes a tensor of actions, got {type(actions).__name__}")
@@ -129,7 +149,7 @@ class PendulumEnv(PhysicsEnv):
         newthdot = torch.clamp(newthdot, self._c_min_speed, self._c_max_speed)
         newth = th + newthdot * self._c_dt
         final = torch.stack((newth, newthdot), dim=1)
-        final_obs = torch.stack((torch.cos(newth), torch.sin(newth), newthdot), dim=1).to(torch.float32)
+        final_obs = self._observe(newth, newthdot)
         self._steps += self._one
         truncated = self._steps >= self._max_steps
         self._steps.masked_fill_(truncated, 0)

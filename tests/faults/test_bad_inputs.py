@@ -56,6 +56,9 @@ BAD_SETS = [
     ),
     ("guards.max_skipped_updates=0", "quickstart.guards.max_skipped_updates: must be >= 1, got 0"),
     ("catalog=collections:OrderedDict", "catalog: 'collections:OrderedDict' is not a catalog class"),
+    ("learner.seq_len=0", "quickstart.learner.seq_len: must be >= 1, got 0"),
+    ("model_config.memory=mlp", "model_config.memory: encoder 'mlp' of plugin 'mlp'"),
+    ("model_config.memory_config.hidden=8", "model_config.memory_config: is set but memory is not"),
 ]
 
 

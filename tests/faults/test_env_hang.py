@@ -23,6 +23,7 @@ from rl8_core import ConfigError, make_env
 RL8 = str(Path(sys.executable).with_name("rl8"))
 
 HANG = '''
+import pathlib
 import time
 
 import gymnasium as gym
@@ -38,6 +39,7 @@ class HangAt(gym.Wrapper):
     def step(self, action):
         self.t += 1
         if self.t == self.at:
+            pathlib.Path("hung").touch()  # the test waits for this, not for a guess at start-up time
             time.sleep(3600)
         return self.env.step(action)
 '''
@@ -58,7 +60,14 @@ def _start(tmp_path: Path, **env_config: object) -> subprocess.Popen[str]:
     (tmp_path / "hang.json").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RL8_")} | {"PYTHONPATH": str(tmp_path)}
     return subprocess.Popen(
-        [RL8, "train", "hang.json"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [RL8, "train", "hang.json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A suite run as a background job of a non-interactive shell ignores SIGINT, and children inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -73,7 +82,12 @@ def test_a_step_timeout_stops_a_hung_worker_saves_and_says_so(tmp_path: Path) ->
 
 def test_ctrl_c_ends_a_run_whose_worker_hangs(tmp_path: Path) -> None:
     proc = _start(tmp_path)
-    time.sleep(8)  # start-up, two rollouts, then a worker asleep in its 40th step: the main process waits on it
+    # Start-up, two rollouts, then a worker asleep in its 40th step: the main process waits on it.
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "hung").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (tmp_path / "hung").exists(), "the worker never reached its hanging step"
+    time.sleep(1.0)  # the main process is now blocked waiting for that step
     assert proc.poll() is None
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)

@@ -134,6 +134,8 @@ def test_a_signal_mid_run_saves_the_last_completed_iteration_which_resumes_bit_f
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A suite run as a background job of a non-interactive shell ignores SIGINT, and children inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_for_iterations(proc, tmp_path / "ck", 2)
     time.sleep(0.15)  # somewhere inside a later iteration
