@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+SB3_SCRIPT = "benchmarks/peers/sb3_solve.py"
 
 
 def run_ours(
@@ -94,12 +95,12 @@ def worker_cmd(script: str, config: str, seed: int, args: Any) -> list[str]:
     return cmd
 
 
-def sb3_cmd(env_id: str, seed: int, args: Any, *extra: str) -> list[str]:
-    """Return the command running the SB3 peer (``peers/sb3_solve.py``) on ``env_id`` for one seed.
+def sb3_cmd(env_id: str, seed: int, args: Any, *extra: str, script: str = SB3_SCRIPT) -> list[str]:
+    """Return the command running an SB3-venv peer (``script``, by default ``peers/sb3_solve.py``) on ``env_id``.
 
     The solve criterion (threshold, window, evaluation episodes) is ours, so both sides are judged alike.
     """
-    script = str(ROOT / "benchmarks/peers/sb3_solve.py")
+    script = str(ROOT / script)
     cmd = [args.sb3_python, script, "--env", env_id, "--seed", str(seed), *solve_criterion(args), *extra]
     if args.threads is not None:
         cmd += ["--torch-threads", str(args.threads)]
@@ -128,14 +129,15 @@ def summarize(label: str, records: list[dict[str, Any]]) -> dict[str, Any]:
 def print_table(rows: list[dict[str, Any]], reference: str | None) -> None:
     """Print medians and ranges, and each row's wall-time ratio to the reference row."""
     ref = next((r for r in rows if r["label"] == reference), None)
-    head = f"{'run':34} {'solved':>6} {'wall s (median, range)':>24} {'env steps (median, range)':>28} "
+    width = max([34, *(len(r["label"]) for r in rows)])
+    head = f"{'run':{width}} {'solved':>6} {'wall s (median, range)':>24} {'env steps (median, range)':>28} "
     head += f"{'setup s':>8} {'eval':>7} {'RSS MB':>7} {'vs ' + (reference or '-'):>14}"
     print(head)
     print("-" * len(head))
     for r in rows:
         ratio = f"{r['wall_median'] / ref['wall_median']:.2f}x" if ref else "-"
         print(
-            f"{r['label']:34} {r['solved']:>6} "
+            f"{r['label']:{width}} {r['solved']:>6} "
             f"{r['wall_median']:7.2f} ({r['wall_min']:5.2f}-{r['wall_max']:5.2f})    "
             f"{r['steps_median']:9,.0f} ({r['steps_min']:,.0f}-{r['steps_max']:,.0f})  "
             f"{r['setup_median']:8.2f} {r['eval_median']:7.1f} {r['rss_max']:7.0f} {ratio:>14}"
@@ -150,8 +152,10 @@ def main(
     ours: Mapping[str, str],
     threshold: float,
     sb3_budget: bool = False,
+    peer_script: str = SB3_SCRIPT,
+    peer_label: str | None = None,
 ) -> None:
-    """Run one time-to-solve benchmark: every row of ``ours`` and SB3 on ``env_id``, every seed; print the table.
+    """Run one time-to-solve benchmark: every row of ``ours`` and the peer on ``env_id``, every seed; print the table.
 
     Args:
         doc: The script's docstring (its ``--help``).
@@ -161,6 +165,9 @@ def main(
         threshold: Default solve threshold (last-``window`` mean return).
         sb3_budget: Give SB3 our ``--max-env-steps`` as its ``--total-timesteps`` (not for
             CartPole, whose rl-zoo schedules are linear over the zoo's own budget).
+        peer_script: The peer script, run with ``--sb3-python`` (it takes ``--env``, ``--seed``,
+            the solve criterion and ``--torch-threads``, and prints one JSON line).
+        peer_label: The peer's row label; default ``"SB3 PPO (rl-zoo), <env_id>"``.
     """
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -185,7 +192,7 @@ def main(
         print(json.dumps(record))
         return
 
-    sb3_label = f"SB3 PPO (rl-zoo), {env_id}"
+    sb3_label = peer_label or f"SB3 PPO (rl-zoo), {env_id}"
     records: dict[str, list[dict[str, Any]]] = {label: [] for label in ours}
     if not args.no_peers:
         records[sb3_label] = []
@@ -195,7 +202,8 @@ def main(
             print(f"  {label} seed {seed}: {records[label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
         if not args.no_peers:
             extra = ["--total-timesteps", str(args.max_env_steps)] if sb3_budget else []
-            records[sb3_label].append(subprocess_json(sb3_cmd(env_id, seed, args, *extra), threads=args.threads))
+            cmd = sb3_cmd(env_id, seed, args, *extra, script=peer_script)
+            records[sb3_label].append(subprocess_json(cmd, threads=args.threads))
             print(f"  {sb3_label} seed {seed}: {records[sb3_label][-1]['wall_s']:.2f} s", file=sys.stderr, flush=True)
     rows = [summarize(label, recs) for label, recs in records.items()]
     print(f"{env_id} time to solve (last-{args.window} mean >= {args.threshold}), seeds {args.seeds}")

@@ -17,11 +17,39 @@ What it measures, per ``num_envs`` (64, 1024, 8192 by default), in env steps/s:
     iterations after one warm-up iteration; ``--repeats`` runs give a median
     and range. Ratios compare medians measured in this same run.
 
+``--recurrent``: recurrent PPO instead (64 and 1024 envs by default):
+    * ours: the same ``Trainer.step()`` with an LSTM, on our torch CartPole
+      with ``env_config.mask_velocity: true`` (observations x, theta), with
+      rl8 1.0.0's recurrent defaults where the concepts map:
+        - ``horizon`` 32 = rl8 ``horizon`` 32;
+        - ``learner.seq_len`` 4 = rl8 ``seq_len`` 4 (BPTT cut every 4 steps);
+        - ``num_epochs`` 4 = rl8 ``num_sgd_iters`` 4;
+        - ``minibatch_size: null`` (whole buffer) = rl8
+          ``sgd_minibatch_size=None`` (all ``num_envs * 32 / 4`` sequences);
+        - ``learner.lr`` 1e-3 = rl8's Adam lr 1e-3;
+        - ``model_config: {memory: lstm, memory_config: {hidden: 256},
+          shared_encoder: true, encoder_config: {hiddens: []}}`` (the LSTM
+          reads the raw observation, one LSTM shared by linear policy and
+          value heads) = rl8's ``DefaultDiscreteRecurrentModel``
+          (``nn.LSTM(obs, 256)``, linear heads 256 -> actions and 256 -> 1);
+        - rl8's ``seqs_per_state_reset`` 8 and ``horizons_per_env_reset`` 1
+          (LSTM state zeroed and every env reset at the start of every
+          collect) have no counterpart: our envs reset one by one when their
+          episode ends, and the state is zeroed for those envs only, carried
+          across rollouts otherwise;
+      fp32, and with ``--amp bf16`` autocast as well;
+    * env ceiling: the masked torch CartPole with random actions;
+    * rl8 1.0.0's ``RecurrentAlgorithm`` iteration (``collect(); step()``)
+      with all its recurrent defaults on its own torch CartPole, in its own
+      venv (``benchmarks/peers/rl8_recurrent_throughput.py``).
+    There is no bare-torch compute-ceiling row in this mode.
+
 Run:
     .venv/bin/python benchmarks/throughput.py                       # all rows
     .venv/bin/python benchmarks/throughput.py --num-envs 64 --seconds 5 --repeats 1 --no-peers
     .venv/bin/python benchmarks/throughput.py --device cuda          # on a GPU
     .venv/bin/python benchmarks/throughput.py --num-envs 64 --no-peers --no-bf16 --safety-row  # what the guards cost
+    .venv/bin/python benchmarks/throughput.py --recurrent           # LSTM at 64/1024 envs vs rl8's RecurrentAlgorithm
 
 Everything runs one measurement at a time; run nothing else on the machine.
 """
@@ -45,6 +73,15 @@ ROOT = Path(__file__).resolve().parent.parent
 HORIZON = 32
 EPOCHS = 4
 HIDDEN = [256, 256]
+SEQ_LEN = 4
+LSTM_HIDDEN = 256
+RECURRENT_MODEL_CONFIG = {
+    "memory": "lstm",
+    "memory_config": {"hidden": LSTM_HIDDEN},
+    "shared_encoder": True,
+    "encoder_config": {"hiddens": []},
+}
+"""rl8 1.0.0's ``DefaultDiscreteRecurrentModel`` in our terms: one LSTM on the raw observation, linear heads."""
 
 
 def timed(iteration: Callable[[], int], seconds: float) -> float:
@@ -65,31 +102,36 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def ours(num_envs: int, device: str, amp: str, seconds: float, safety: bool = True) -> float:
+def ours(num_envs: int, device: str, amp: str, seconds: float, safety: bool = True, recurrent: bool = False) -> float:
     """Env steps/s of our whole PPO iterations, as ``Trainer.run`` makes them.
 
     With ``safety`` (the default, as in training) the finite guards are on and
     each iteration starts with the boundary snapshot ``run`` takes so that it can
     save the last completed iteration on any way out; without it both are off,
-    to measure what they cost.
+    to measure what they cost. With ``recurrent`` the module has rl8's default
+    LSTM (``RECURRENT_MODEL_CONFIG``), trained on sequences of ``SEQ_LEN``, and
+    the CartPole hides its velocities.
     """
     from rl8_core import Trainer
 
-    trainer = Trainer(
-        {
-            "env": "cartpole",
-            "num_envs": num_envs,
-            "horizon": HORIZON,
-            "algorithm_config": {"num_epochs": EPOCHS, "minibatch_size": None},
-            "model_config": {"encoder_config": {"hiddens": HIDDEN, "activation": "relu"}},
-            "learner": {"lr": 1e-3, "amp": amp},
-            "device": device,
-            "tracking": {"enabled": False},
-            "progress": "none",
-            "check_specs": "never",
-            "guards": {"env": safety, "updates": safety, "weights": safety},
-        }
-    )
+    config: dict[str, Any] = {
+        "env": "cartpole",
+        "num_envs": num_envs,
+        "horizon": HORIZON,
+        "algorithm_config": {"num_epochs": EPOCHS, "minibatch_size": None},
+        "model_config": {"encoder_config": {"hiddens": HIDDEN, "activation": "relu"}},
+        "learner": {"lr": 1e-3, "amp": amp},
+        "device": device,
+        "tracking": {"enabled": False},
+        "progress": "none",
+        "check_specs": "never",
+        "guards": {"env": safety, "updates": safety, "weights": safety},
+    }
+    if recurrent:
+        config["env_config"] = {"mask_velocity": True}
+        config["model_config"] = dict(RECURRENT_MODEL_CONFIG)
+        config["learner"]["seq_len"] = SEQ_LEN
+    trainer = Trainer(config)
 
     def iteration() -> int:
         if safety:
@@ -155,11 +197,12 @@ def compute_ceiling(num_envs: int, device: str, amp: str, seconds: float) -> flo
     return timed(iteration, seconds)
 
 
-def env_ceiling(num_envs: int, device: str, seconds: float) -> float:
-    """Env steps/s of the torch CartPole with random actions."""
+def env_ceiling(num_envs: int, device: str, seconds: float, mask_velocity: bool = False) -> float:
+    """Env steps/s of the torch CartPole (velocities hidden with ``mask_velocity``) with random actions."""
     from rl8_core import make_env
 
-    env = make_env("cartpole", num_envs=num_envs, seed=0, device=device)
+    env_config = {"mask_velocity": True} if mask_velocity else None
+    env = make_env("cartpole", env_config, num_envs=num_envs, seed=0, device=device)
     env.reset()
     dev = torch.device(device)
 
@@ -172,9 +215,16 @@ def env_ceiling(num_envs: int, device: str, seconds: float) -> float:
     return timed(iteration, seconds)
 
 
-def rl8_peer(num_envs: int, device: str, seconds: float, python: str, threads: int | None) -> float:
-    """Env steps/s of rl8 1.0.0's PPO iterations, from its own venv (same torch threads as ours)."""
-    cmd = [python, str(ROOT / "benchmarks/peers/rl8_throughput.py"), "--num-envs", str(num_envs)]
+def rl8_peer(
+    num_envs: int,
+    device: str,
+    seconds: float,
+    python: str,
+    threads: int | None,
+    script: str = "benchmarks/peers/rl8_throughput.py",
+) -> float:
+    """Env steps/s of rl8 1.0.0's PPO iterations (``script``), from its own venv (same torch threads as ours)."""
+    cmd = [python, str(ROOT / script), "--num-envs", str(num_envs)]
     cmd += ["--seconds", str(seconds), "--device", device]
     if threads is not None:
         cmd += ["--torch-threads", str(threads)]
@@ -188,7 +238,7 @@ def rl8_peer(num_envs: int, device: str, seconds: float, python: str, threads: i
 def main() -> None:
     """Measure every row for every ``num_envs`` and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-envs", type=int, nargs="+", default=[64, 1024, 8192])
+    parser.add_argument("--num-envs", type=int, nargs="+", default=None, help="64 1024 8192 (recurrent: 64 1024)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per figure (>= 10 for reports)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median and range)")
     parser.add_argument("--device", default="cpu")
@@ -199,9 +249,15 @@ def main() -> None:
     parser.add_argument(
         "--safety-row", action="store_true", help="also measure ours with the finite guards and the run() snapshot off"
     )
+    parser.add_argument("--recurrent", action="store_true", help="recurrent PPO (LSTM) vs rl8's RecurrentAlgorithm")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.num_envs is None:
+        args.num_envs = [64, 1024] if args.recurrent else [64, 1024, 8192]
+    if args.recurrent:
+        recurrent_main(args)
+        return
 
     rows: dict[str, Callable[[int], float]] = {
         "ours fp32": lambda n: ours(n, args.device, "off", args.seconds),
@@ -220,22 +276,55 @@ def main() -> None:
         f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
         f"horizon {HORIZON}, {EPOCHS} epochs, whole-buffer minibatch, MLPs 2x{HIDDEN} ReLU"
     )
+    ratios = [("ours fp32", "compute ceiling fp32"), ("ours fp32", "rl8 1.0.0 (fp32)")]
+    ratios += [("ours fp32", "ours fp32, guards+snapshot off")]
+    ratios += [("ours bf16 autocast", "compute ceiling bf16"), ("ours bf16 autocast", "rl8 1.0.0 (fp32)")]
+    measure_rows(args, rows, ratios)
+
+
+def measure_rows(
+    args: argparse.Namespace, rows: dict[str, Callable[[int], float]], ratios: list[tuple[str, str]]
+) -> None:
+    """Measure every row ``--repeats`` times for every ``num_envs``; print medians, ranges and ``ratios``."""
     for n in args.num_envs:
         results: dict[str, list[float]] = {}
         for label, fn in rows.items():
             results[label] = [fn(n) for _ in range(args.repeats)]
             print(f"  n={n} {label}: {[round(v) for v in results[label]]}", file=sys.stderr, flush=True)
         med = {label: statistics.median(v) for label, v in results.items()}
+        width = max([30, *(len(label) for label in results)])
         print(f"\nnum_envs {n}")
-        print(f"  {'row':30} {'median steps/s':>15} {'range':>25}")
+        print(f"  {'row':{width}} {'median steps/s':>15} {'range':>25}")
         for label, values in results.items():
-            print(f"  {label:30} {med[label]:15,.0f} {min(values):12,.0f} - {max(values):10,.0f}")
-        ratios = [("ours fp32", "compute ceiling fp32"), ("ours fp32", "rl8 1.0.0 (fp32)")]
-        ratios += [("ours fp32", "ours fp32, guards+snapshot off")]
-        ratios += [("ours bf16 autocast", "compute ceiling bf16"), ("ours bf16 autocast", "rl8 1.0.0 (fp32)")]
+            print(f"  {label:{width}} {med[label]:15,.0f} {min(values):12,.0f} - {max(values):10,.0f}")
         for a, b in ratios:
             if a in med and b in med:
                 print(f"  {a} / {b}: {med[a] / med[b]:.2f}x")
+
+
+def recurrent_main(args: argparse.Namespace) -> None:
+    """``--recurrent``: our recurrent PPO (fp32, bf16) next to the env ceiling and rl8's RecurrentAlgorithm."""
+    rows: dict[str, Callable[[int], float]] = {
+        "ours fp32": lambda n: ours(n, args.device, "off", args.seconds, recurrent=True),
+    }
+    if args.safety_row:
+        rows["ours fp32, guards+snapshot off"] = lambda n: ours(
+            n, args.device, "off", args.seconds, safety=False, recurrent=True
+        )
+    if not args.no_bf16:
+        rows["ours bf16 autocast"] = lambda n: ours(n, args.device, "bf16", args.seconds, recurrent=True)
+    rows["env ceiling (random actions)"] = lambda n: env_ceiling(n, args.device, args.seconds, mask_velocity=True)
+    peer = "rl8 1.0.0 recurrent (fp32)"
+    if not args.no_peers:
+        script = "benchmarks/peers/rl8_recurrent_throughput.py"
+        rows[peer] = lambda n: rl8_peer(n, args.device, args.seconds, args.rl8_python, args.threads, script)
+    print(
+        f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, recurrent PPO: "
+        f"horizon {HORIZON}, seq_len {SEQ_LEN}, {EPOCHS} epochs, whole-buffer minibatch, one LSTM({LSTM_HIDDEN}) "
+        "shared by linear heads; ours on cartpole with mask_velocity, rl8 on its own CartPole"
+    )
+    ratios = [("ours fp32", peer), ("ours bf16 autocast", peer), ("ours fp32", "ours fp32, guards+snapshot off")]
+    measure_rows(args, rows, ratios)
 
 
 if __name__ == "__main__":
