@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# The editable install puts this directory on sys.path: drop the metadata an
 	# older setuptools-built install left here, or it shows as a second rl8-core.
 	rm -rf rl8_core.egg-info
-	$(PIP) install -c constraints.txt -e ".[dev]"
+	$(PIP) install -c constraints.txt -e ".[dev,video,plot]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -56,6 +56,7 @@ from rl8_core.training.config import (
     QUICKSTART,
     CheckpointConfig,
     EvalConfig,
+    RecordConfig,
     StopConfig,
     TrackingConfig,
     TrainConfig,
@@ -64,6 +65,7 @@ from rl8_core.training.config import (
 from rl8_core.training.evaluate import evaluate
 from rl8_core.training.guards import GuardsConfig
 from rl8_core.training.learner import Learner, LearnerConfig
+from rl8_core.training.record import record_clip
 from rl8_core.training.runner import EpisodeStats, Runner
 from rl8_core.training.schedule import Schedule
 from rl8_core.training.setup import TrainParts, resolve_device, resolve_parts, seed_everything
@@ -104,6 +106,7 @@ __all__ = [
     "PluginInfo",
     "RLModule",
     "RLModuleSpec",
+    "RecordConfig",
     "RecurrentEncoder",
     "Registry",
     "ReturnReached",
@@ -142,6 +145,7 @@ __all__ = [
     "make_env",
     "make_gymnasium_env",
     "next_values",
+    "record_clip",
     "reset_registry",
     "reset_state",
     "resolve_device",

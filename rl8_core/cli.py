@@ -1,4 +1,4 @@
-"""The ``rl8`` command line: ``rl8 train``, ``rl8 eval``, ``rl8 plugins``."""
+"""The ``rl8`` command line: ``rl8 train``, ``eval``, ``export``, ``record``, ``plot`` and ``plugins``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from rl8_core.checkpoints import module as module_dir
 from rl8_core.checkpoints import run as run_dir
 from rl8_core.columns import Metrics
 from rl8_core.components.module import RLModule
@@ -20,6 +21,8 @@ from rl8_core.errors import CheckpointError, ConfigError, NonFiniteError, Plugin
 from rl8_core.plugins.registry import PluginInfo, get_registry
 from rl8_core.training.config import TrainConfig
 from rl8_core.training.evaluate import evaluate
+from rl8_core.training.plots import is_plotted, plot_curves, read_runs
+from rl8_core.training.record import record_clip, video_format
 from rl8_core.training.setup import resolve_parts
 from rl8_core.training.trainer import Trainer
 from specs import SpecError
@@ -158,11 +161,16 @@ def _one_line(exc: SpecError) -> str:
     return f"{exc.context or 'data'} does not match its spec: " + "; ".join(str(m) for m in exc.mismatches)
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    """Evaluate a saved training checkpoint on fresh episodes of its env."""
+def _load_checkpoint(args: argparse.Namespace) -> tuple[TrainConfig, RLModule]:
+    """Return the config (with ``--set`` applied) and the module of the training checkpoint ``args.checkpoint``."""
     ckpt = run_dir.find_checkpoint(args.checkpoint)
     config = TrainConfig.from_file(run_dir.config_file(ckpt), args.set)
-    module = RLModule.from_checkpoint(run_dir.module_path(ckpt))
+    return config, RLModule.from_checkpoint(run_dir.module_path(ckpt))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate a saved training checkpoint on fresh episodes of its env."""
+    config, module = _load_checkpoint(args)
     env = make_env(config.env, config.env_config, num_envs=min(config.eval.num_envs, args.episodes), seed=args.seed)
     try:
         result = evaluate(
@@ -187,6 +195,65 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"+- {result[Metrics.EVAL_RETURN_STD]:.2f} (min {result[Metrics.EVAL_RETURN_MIN]:.2f}, "
             f"max {result[Metrics.EVAL_RETURN_MAX]:.2f}), length {result[Metrics.EVAL_LENGTH_MEAN]:.1f}"
         )
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Record a video clip of a checkpoint's policy on its env; options not given come from its ``record:``."""
+    if args.out is not None:
+        video_format(args.out)  # a bad suffix fails before anything loads
+    config, module = _load_checkpoint(args)
+    rec = config.record
+    out = args.out if args.out is not None else f"clip.{rec.format}"
+    env = make_env(config.env, config.env_config, num_envs=1, seed=args.seed, render=True)
+    try:
+        clip = record_clip(
+            module,
+            env,
+            out,
+            episodes=args.episodes or rec.episodes,
+            fps=args.fps or rec.fps,
+            max_steps=args.max_steps or rec.max_steps,
+            deterministic=rec.deterministic if args.deterministic is None else args.deterministic,
+            random_actions=args.random,
+            seed=args.seed,
+            check_specs=config.check_specs,
+        )
+    except SpecError as exc:
+        print(f"rl8 record: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    finally:
+        env.close()
+    returns = ", ".join(f"{r:.2f}" for r in clip["returns"]) or "none"
+    cut = f", cut short at {clip['steps']} steps (--max-steps)" if clip["cut_short"] else ""
+    print(
+        f"clip written to {clip['path']}: {clip['frames']} frames, {clip['episodes']} episodes, returns {returns}{cut}"
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write an MLflow model (pyfunc and rl8_core flavours) from a checkpoint or a module directory."""
+    from rl8_core import mlflow as rl8_mlflow
+
+    source = Path(args.checkpoint)
+    module = (
+        source if (source / module_dir.META_FILE).is_file() else run_dir.module_path(run_dir.find_checkpoint(source))
+    )
+    out = Path(args.out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} exists and is not empty; name a new directory for the model")
+    rl8_mlflow.save_model(module, out)
+    print(f"MLflow model written to {out}; serve it with: mlflow models serve -m {out} --env-manager local")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw the learning curves of MLflow runs (by run id, checkpoint or run directory) into one PNG."""
+    extra = list(args.metrics)
+    # With --metrics, every metric is read: a key no run has is then reported with the keys they do have.
+    runs = read_runs(args.runs, args.tracking_uri, keys=None if extra else is_plotted)
+    print(plot_curves(runs, args.out, metrics=extra))
     return 0
 
 
@@ -246,6 +313,75 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.set_defaults(func=cmd_eval)
+    x = sub.add_parser(
+        "export",
+        help="write an MLflow model from a checkpoint",
+        description="Write the module of a checkpoint as an MLflow model directory (pyfunc flavour: "
+        "mlflow.pyfunc.load_model, mlflow models serve/predict, the model registry). Only export checkpoints "
+        "from a trusted source: loading one unpickles the module's classes, which can run code.",
+    )
+    x.add_argument("checkpoint", help="checkpoint, run directory (its 'latest') or module directory")
+    x.add_argument("out_dir", help="directory to create for the model (must not exist or be empty)")
+    x.set_defaults(func=cmd_export)
+    r = sub.add_parser(
+        "record",
+        help="record a video clip of a checkpoint's policy",
+        description="Play episodes of a training checkpoint's env with its policy and write them as an MP4 or GIF "
+        "(the suffix of --out decides; needs pip install 'rl8-core[video]'). Options not given come from the "
+        "checkpoint config's record: section. Only record checkpoints from a trusted source: loading one "
+        "unpickles the module's classes, which can run code.",
+    )
+    r.add_argument("checkpoint", help="checkpoint directory (or run directory with a 'latest' file)")
+    r.add_argument("--out", help="clip to write, ending in .mp4 or .gif (default clip.<record.format>)")
+    r.add_argument("--episodes", type=_positive_int, help="episodes to play (default record.episodes)")
+    r.add_argument("--fps", type=_positive_int, help="frames per second (default record.fps)")
+    r.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        help="stop after this many steps in all, even mid-episode (default record.max_steps)",
+    )
+    acting = r.add_mutually_exclusive_group()
+    acting.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="act deterministically (default record.deterministic)",
+    )
+    acting.add_argument(
+        "--stochastic",
+        action="store_false",
+        dest="deterministic",
+        default=None,
+        help="sample actions instead of acting deterministically",
+    )
+    r.add_argument("--random", action="store_true", help="act with random actions of the action spec, not the policy")
+    r.add_argument("--seed", type=int, default=12345, help="seed of the env (and of --random)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    r.set_defaults(func=cmd_record)
+    g = sub.add_parser(
+        "plot",
+        help="draw the learning curves of runs into a PNG",
+        description="Draw the learning curves of MLflow runs into one PNG: the return (evaluation returns as "
+        "points), the episode length, the losses and the throughput against env steps, one colour per run, "
+        "labelled by run name. Needs matplotlib: pip install 'rl8-core[plot]'.",
+    )
+    g.add_argument("runs", nargs="+", metavar="RUN", help="an MLflow run id, or a checkpoint or run directory")
+    g.add_argument("--out", default="curves.png", help="the PNG to write (default curves.png)")
+    g.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="the MLflow store of the runs (default: a checkpoint's tracking.uri, else MLFLOW_TRACKING_URI, "
+        "else sqlite:///mlflow.db)",
+    )
+    g.add_argument(
+        "--metrics",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY",
+        help="more metrics to draw, one panel each (e.g. learner/lr)",
+    )
+    g.set_defaults(func=cmd_plot)
     return parser
 
 

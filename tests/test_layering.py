@@ -40,6 +40,8 @@ CORE_RANKS = {
     "rl8_core.components": 2,
     "rl8_core.plugins": 3,
     "rl8_core.envs": 4,
+    "rl8_core.mlflow": 4,
+    "rl8_core._mlflow_model": 4,
     "rl8_core.training": 5,
     "rl8_core.cli": 6,
     "rl8_core.testing": 6,

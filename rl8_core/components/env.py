@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from tensordict import TensorDictBase
 
 from rl8_core.columns import Columns
+from rl8_core.errors import ConfigError
 from specs import FLOAT_DTYPES, Spec, SpecDict, SpecError, TensorShape, check
 from specs.errors import Mismatch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BatchedEnv"]
+__all__ = ["BatchedEnv", "RenderableEnv", "render_frame"]
 
 
 class BatchedEnv(ABC):
@@ -152,3 +154,46 @@ class BatchedEnv(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state returned by ``state_dict``."""
         raise NotImplementedError(f"{type(self).__name__} cannot restore its state")
+
+
+@runtime_checkable
+class RenderableEnv(Protocol):
+    """A ``BatchedEnv`` that can draw pictures of its envs: the optional ``render`` capability.
+
+    ``render`` is not part of ``BatchedEnv`` itself, so envs without pictures
+    need nothing; ``rl8 record`` and ``record.at_end`` need it
+    (``render_frame`` checks for it).
+    """
+
+    def render(self, index: int = 0) -> np.ndarray:
+        """Return a picture of env ``index`` in its current state: ``uint8`` ``[height, width, 3]`` (RGB)."""
+        ...
+
+
+def render_frame(env: BatchedEnv, index: int = 0) -> np.ndarray:
+    """Return ``env.render(index)``, checked to be an RGB picture: ``uint8`` ``[height, width, 3]``.
+
+    Raises:
+        ConfigError: If the env has no ``render`` method, or it returns something else
+            (naming the env and what to do).
+
+    Examples:
+        >>> import numpy as np
+        >>> class Blank:
+        ...     def render(self, index=0):
+        ...         return np.zeros((4, 6, 3), dtype=np.uint8)
+        >>> render_frame(Blank()).shape
+        (4, 6, 3)
+    """
+    name = type(env).__name__
+    render = getattr(env, "render", None)
+    if not callable(render):
+        raise ConfigError(
+            f"env {name} cannot render frames: it has no render(index) method; give it one that returns "
+            f"a uint8 [height, width, 3] numpy array of env `index`, or record an env that has one"
+        )
+    frame = render(index)
+    if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3):
+        got = f"{frame.dtype} {list(frame.shape)}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise ConfigError(f"env {name}: render({index}) must return a uint8 [height, width, 3] numpy array, got {got}")
+    return frame

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import gymnasium as gym
+import numpy as np
 import torch
 import tree
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
@@ -475,6 +476,34 @@ class GymVectorEnv(BatchedEnv):
             device=self.device,
         )
 
+    def render(self, index: int = 0) -> np.ndarray:
+        """Return sub-env ``index``'s picture, ``uint8`` ``[height, width, 3]`` (``BatchedEnv``'s optional ``render``).
+
+        The sub-envs must have been made with ``render_mode="rgb_array"``
+        (``make_gymnasium_env(render_mode=...)``, ``env_config.render_mode``).
+
+        Raises:
+            ConfigError: If they were made with another render mode, or the frame is not an RGB array.
+            IndexError: For an ``index`` outside ``[0, num_envs)``.
+        """
+        if not 0 <= index < self.num_envs:
+            raise IndexError(f"env index {index} out of range for {self.num_envs} envs")
+        mode = self.env.render_mode
+        if mode != "rgb_array":
+            raise ConfigError(
+                f"env {self._name!r} was made with render_mode={mode!r}, so it cannot hand out frames; "
+                f"make it with render_mode='rgb_array' (env_config.render_mode: rgb_array)"
+            )
+        vec = self.env
+        if isinstance(vec, SyncVectorEnv):
+            frame = vec.envs[index].render()
+        else:
+            assert isinstance(vec, AsyncVectorEnv)
+            frame = vec.call("render")[index]
+        if not isinstance(frame, np.ndarray):
+            raise ConfigError(f"env {self._name!r}: render() returned {type(frame).__name__}, not an RGB array")
+        return np.ascontiguousarray(frame, dtype=np.uint8)
+
     def _step_vector(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         vec = self.env
         if self._step_timeout_s is None or not isinstance(vec, AsyncVectorEnv):
@@ -522,6 +551,7 @@ def make_gymnasium_env(
     wrappers: Sequence[WrapperEntry] | None = None,
     drop_keys: Sequence[str] | None = None,
     step_timeout_s: float | None = None,
+    render_mode: str | None = None,
     **make_kwargs: Any,
 ) -> GymVectorEnv:
     """Build a ``GymVectorEnv`` from a gymnasium id or an env factory, with config-style options.
@@ -550,6 +580,9 @@ def make_gymnasium_env(
             wrappers (``env_config.drop_keys``), e.g. MiniGrid's text ``mission``.
         step_timeout_s: With ``vectorization: async``, stop a worker that takes
             longer than this for one step (``EnvStepTimeout``) instead of waiting for ever.
+        render_mode: gymnasium's ``render_mode`` for every sub-env (passed to
+            ``gymnasium.make`` or ``factory`` when given): ``"rgb_array"`` lets
+            ``GymVectorEnv.render`` hand out frames (``rl8 record`` asks for it).
         **make_kwargs: Passed to ``gymnasium.make`` (or to ``factory``).
 
     Raises:
@@ -588,6 +621,8 @@ def make_gymnasium_env(
         if not callable(resolved):
             raise TypeError(f"the gymnasium env's factory {factory!r} is not callable")
         env = resolved
+    if render_mode is not None:
+        make_kwargs["render_mode"] = render_mode
     return GymVectorEnv(
         env,
         num_envs=num_envs,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import inspect
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -163,6 +164,15 @@ def resolve_env(name: str, registry: Registry) -> ComponentInfo:
     return _gymnasium_info(name)
 
 
+def _takes_render_mode(factory: Any) -> bool:
+    """Return whether ``factory`` names a ``render_mode`` parameter (a ``**kwargs`` catch-all does not count)."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "render_mode" in parameters
+
+
 def build_env(
     name: str,
     env_config: Mapping[str, Any] | None = None,
@@ -171,8 +181,14 @@ def build_env(
     seed: int | None = None,
     device: str | torch.device = "cpu",
     registry: Registry | None = None,
+    render: bool = False,
 ) -> tuple[BatchedEnv, ComponentInfo]:
     """Build the env and return it with the component it came from (for provenance).
+
+    With ``render``, the env is asked to draw frames (for ``rl8 record``): a
+    factory that takes a ``render_mode`` keyword (gymnasium envs) gets
+    ``render_mode="rgb_array"`` unless ``env_config`` sets one; other envs
+    are built as usual and draw with their own ``render`` method, if any.
 
     Raises:
         TypeError: If the factory does not return a ``BatchedEnv``.
@@ -182,6 +198,8 @@ def build_env(
     kwargs = dict(env_config or {})
     if info.plugin == GYMNASIUM_ID:
         kwargs = {"id": name, **kwargs}
+    if render and "render_mode" not in kwargs and _takes_render_mode(info.obj):
+        kwargs["render_mode"] = "rgb_array"
     try:
         env = info.obj(num_envs=num_envs, seed=seed, device=torch.device(device), **kwargs)
     except TypeError as exc:
@@ -202,6 +220,7 @@ def make_env(
     seed: int | None = None,
     device: str | torch.device = "cpu",
     registry: Registry | None = None,
+    render: bool = False,
 ) -> BatchedEnv:
     """Build a ``BatchedEnv`` from a registry name, an import path or a gymnasium id.
 
@@ -209,11 +228,12 @@ def make_env(
     ``env_config`` giving its options (``gymnasium.make`` keywords,
     ``vectorization``, ``clip_actions``, ``wrappers``, ``drop_keys``); so is
     gymnasium's ``module:EnvId`` (``minigrid:MiniGrid-Empty-5x5-v0``). See
-    ``resolve_env`` for the order.
+    ``resolve_env`` for the order. ``render`` asks for an env that draws frames
+    (see ``build_env``).
 
     Examples:
         >>> env = make_env("cartpole", num_envs=2, seed=0)
         >>> env.reset()["obs"].shape
         torch.Size([2, 4])
     """
-    return build_env(name, env_config, num_envs=num_envs, seed=seed, device=device, registry=registry)[0]
+    return build_env(name, env_config, num_envs=num_envs, seed=seed, device=device, registry=registry, render=render)[0]

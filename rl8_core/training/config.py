@@ -24,6 +24,7 @@ __all__ = [
     "CheckSpecs",
     "CheckpointConfig",
     "EvalConfig",
+    "RecordConfig",
     "StopConfig",
     "TrackingConfig",
     "TrainConfig",
@@ -115,10 +116,39 @@ class TrackingConfig:
     """Artifact root of a new experiment; ``null``: ``mlruns/<experiment>`` beside a sqlite database."""
     flush_every_s: float = 2.0
     """Send buffered metrics at most this often (training never waits on the store)."""
+    log_model: bool = True
+    """At the end of a run, log the final module as an MLflow model (``model`` under the run)."""
+    registered_model_name: str | None = None
+    """Also register that model under this name in the MLflow model registry (``models:/<name>/<version>``)."""
+    log_curves: bool = True
+    """At the end of a run, draw learning curves (PNG): logged to the run and written beside the final checkpoint."""
 
     def __post_init__(self) -> None:
         # The metric writer waits this long for work: 0, negative or non-finite would kill it silently.
         check_range(self, "flush_every_s", gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordConfig:
+    """Video clips of the trained policy (``record:``); ``rl8 record`` takes the same options on the command line."""
+
+    at_end: bool = False
+    """Record a clip of the final policy when ``run`` finishes: written beside the checkpoint, logged to the run."""
+    episodes: int = 1
+    """Episodes played in the clip."""
+    fps: int = 30
+    """Frames per second of the clip."""
+    max_steps: int = 1000
+    """Stop the clip after this many steps in all, even mid-episode."""
+    deterministic: bool = True
+    """Act with ``forward_inference`` rather than by sampling."""
+    format: Literal["mp4", "gif"] = "mp4"
+    """Video format of the clip logged at the end."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "episodes", ge=1)
+        check_range(self, "fps", ge=1)
+        check_range(self, "max_steps", ge=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,6 +270,8 @@ class TrainConfig:
     """MLflow options."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     """Checkpoint options."""
+    record: RecordConfig = field(default_factory=RecordConfig)
+    """Video clip of the final policy."""
     guards: GuardsConfig = field(default_factory=GuardsConfig)
     """Finite checks of env data, optimiser steps and weights."""
     seed: int = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from tensordict import TensorDict
+from tensordict import TensorDict, TensorDictBase
 
 from rl8_core.columns import Columns, Metrics
 from rl8_core.components.env import BatchedEnv
@@ -12,7 +12,65 @@ from rl8_core.components.sequences import reset_state
 from rl8_core.training.config import CheckSpecs, spec_checks_on
 from specs import checking
 
-__all__ = ["evaluate"]
+__all__ = ["Actor", "evaluate"]
+
+
+class Actor:
+    """Choose actions for ``num_envs`` envs with a module, carrying a stateful module's state across steps.
+
+    Evaluation and video clips act this way: ``forward_inference``
+    (deterministic) or ``forward_exploration``, spec checks as in training
+    (``check_specs``, with the step as the iteration), and the module's state
+    passed from step to step and reset to ``initial_state`` where an env's
+    episode ended (``episodes_ended``). Call it under ``torch.no_grad()``.
+
+    Args:
+        module: The module; it is put in eval mode.
+        num_envs: Envs acted for at once (the batch ``[n]``).
+        deterministic: Use ``forward_inference``, else ``forward_exploration``.
+        check_specs: ``first`` checks the first step, ``always`` every step, ``never`` none; a
+            checked step also checks the actions with ``RLModule.check_actions``.
+    """
+
+    def __init__(self, module: RLModule, num_envs: int, *, deterministic: bool, check_specs: CheckSpecs) -> None:
+        self.module = module
+        self.num_envs = num_envs
+        self.device = next(module.parameters()).device
+        self.check_specs: CheckSpecs = check_specs
+        self._mode = "inference" if deterministic else "exploration"
+        self._forward = module.forward_inference if deterministic else module.forward_exploration
+        module.eval()
+        self._initial = module.initial_state(num_envs, self.device)
+        self._state = self._initial.clone()
+        self._state_out: TensorDictBase | None = None
+        #: Steps acted so far.
+        self.steps = 0
+
+    def act(self, obs: torch.Tensor | TensorDictBase) -> torch.Tensor | TensorDictBase:
+        """Return the actions ``[n, *action_shape]`` (on the module's device) for observations ``obs`` ``[n, ...]``.
+
+        Raises:
+            SpecError: If a checked step's input, output or actions do not match the module's specs.
+        """
+        checked = spec_checks_on(self.check_specs, self.steps)
+        inputs = TensorDict({Columns.OBS: obs.to(self.device)}, batch_size=[self.num_envs])
+        if self.module.is_stateful:
+            inputs.set(Columns.STATE_IN, self._state)
+        with checking(checked):
+            out = self._forward(inputs)
+        actions = out.get(Columns.ACTIONS)
+        if checked:
+            self.module.check_actions(self._mode, actions)
+        if self.module.is_stateful:
+            self._state_out = out.get(Columns.STATE_OUT)
+        self.steps += 1
+        result: torch.Tensor | TensorDictBase = actions
+        return result
+
+    def episodes_ended(self, done: torch.Tensor) -> None:
+        """Take the state the last ``act`` left, reset where ``done`` ``[n]`` (bool) marks an ended episode."""
+        if self._state_out is not None:
+            self._state = reset_state(self._state_out, self._initial, done.to(self.device))
 
 
 def evaluate(
@@ -48,36 +106,21 @@ def evaluate(
         SpecError: If a checked step's input, output or actions do not match the module's specs.
     """
     n = env.num_envs
-    device = next(module.parameters()).device
     targets = torch.tensor([(episodes + i) // n for i in range(n)], device=env.device)
     counts = torch.zeros(n, dtype=torch.int64, device=env.device)
     ep_return = torch.zeros(n, dtype=torch.float64, device=env.device)
     ep_length = torch.zeros(n, dtype=torch.int64, device=env.device)
     returns: list[float] = []
     lengths: list[int] = []
-    mode = "inference" if deterministic else "exploration"
-    forward = module.forward_inference if deterministic else module.forward_exploration
-    module.eval()
+    actor = Actor(module, n, deterministic=deterministic, check_specs=check_specs)
     obs = env.reset(seed=seed).get(Columns.OBS)
-    initial = module.initial_state(n, device)
-    state = initial.clone()
     with torch.no_grad():
-        for step in range(max_steps):
-            checked = spec_checks_on(check_specs, step)
-            inputs = TensorDict({Columns.OBS: obs.to(device)}, batch_size=[n])
-            if module.is_stateful:
-                inputs.set(Columns.STATE_IN, state)
-            with checking(checked):
-                out = forward(inputs)
-            actions = out.get(Columns.ACTIONS)
-            if checked:
-                module.check_actions(mode, actions)
-            result = env.step(actions.to(env.device))
+        for _ in range(max_steps):
+            result = env.step(actor.act(obs).to(env.device))
             ep_return += result.get(Columns.REWARDS)
             ep_length += 1
             done = result.get(Columns.TERMINATEDS) | result.get(Columns.TRUNCATEDS)
-            if module.is_stateful:
-                state = reset_state(out.get(Columns.STATE_OUT), initial, done.to(device))
+            actor.episodes_ended(done)
             record = done & (counts < targets)
             if bool(record.any()):
                 returns.extend(ep_return[record].tolist())

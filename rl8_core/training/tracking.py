@@ -7,6 +7,7 @@ mid-run costs a warning and a local JSON-lines file, never the training.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -19,7 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
@@ -172,6 +173,8 @@ class Tracker:
         self._failure: str | None = None
         self._artifact_failure: str | None = None
         self._lost_artifacts: list[str] = []
+        self._lost_files: list[str] = []
+        self._model_failure: str | None = None
         self._rows = 0
         self._sent = 0
         self._abandoned = False
@@ -418,6 +421,59 @@ class Tracker:
                 )
         self._lost_artifacts.append(str(local_dir))
 
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload one file (e.g. the learning curves) to the run's artifacts; never raises.
+
+        As ``log_artifacts``: queued metrics go first, and if the store has
+        failed, or the upload fails after retries, the file is listed in
+        ``summary`` with its local path.
+        """
+        if not self.flush():
+            self._fail(TimeoutError(f"no answer within {_WAIT_S:g} s"))
+        if self._failure is None:
+            try:
+                _retry(lambda: self.client.log_artifact(self._run(), str(local_path), artifact_path=artifact_path))
+                return
+            except Exception as exc:
+                self._artifact_failure = _reason(exc)
+                logger.warning(
+                    "tracking: uploading %s to the artifacts of MLflow run %s failed (%s); it is kept locally",
+                    local_path,
+                    self.run_id,
+                    self._artifact_failure,
+                )
+        self._lost_files.append(str(local_path))
+
+    def log_model(self, module: Any, *, registered_model_name: str | None = None) -> list[str]:
+        """Log ``module`` (an RLModule or its directory) as the run's MLflow model ``model``; never raises.
+
+        Optionally registers it under ``registered_model_name``. Returns the
+        model's URIs (``runs:/<run id>/model``, then ``models:/<name>/<version>``
+        when registered), or none if the store failed: then ``summary`` says
+        so, and the checkpoint still holds the module.
+        """
+        from rl8_core import mlflow as rl8_mlflow
+
+        if not self.flush():
+            self._fail(TimeoutError(f"no answer within {_WAIT_S:g} s"))
+        if self._failure is None:
+            try:
+                with _fluent_tracking_uri(self.uri):
+                    info = rl8_mlflow.log_model(module, registered_model_name=registered_model_name, run_id=self._run())
+                version = info.registered_model_version
+                uris = [f"runs:/{self.run_id}/model"]
+                return [*uris, f"models:/{registered_model_name}/{version}"] if version else uris
+            except Exception as exc:
+                self._model_failure = _reason(exc)
+                logger.warning(
+                    "tracking: logging the MLflow model of run %s failed (%s); the module is kept in the checkpoint",
+                    self.run_id,
+                    self._model_failure,
+                )
+                return []
+        self._model_failure = self._failure
+        return []
+
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """Set run tags (skipped once the store has failed; a failure here gives up on the store)."""
         if self._failure is not None:
@@ -492,12 +548,49 @@ class Tracker:
                 f"the checkpoint artifacts did not reach MLflow run {self.run_id} ({reason}); "
                 f"the checkpoint is in {where}"
             )
+        if self._model_failure is not None:
+            clauses.append(
+                f"the MLflow model was not logged to run {self.run_id} ({self._model_failure}); "
+                "the module is in the checkpoint (rl8 export CHECKPOINT DIR writes the model)"
+            )
+        if self._lost_files:
+            reason = self._artifact_failure or self._failure
+            clauses.append(
+                f"{', '.join(self._lost_files)} did not reach the artifacts of MLflow run {self.run_id} ({reason}); "
+                "kept locally"
+            )
         return "tracking: " + "; ".join(clauses) if clauses else None
 
     def _run(self) -> str:
         if self.run_id is None:
             raise RuntimeError("Tracker.start() has not been called")
         return self.run_id
+
+
+@contextlib.contextmanager
+def _fluent_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (which logs models) at ``uri`` for a while, then put everything back.
+
+    MLflow's own ``set_tracking_uri`` cannot be undone: it also sets
+    ``MLFLOW_TRACKING_URI``, and "restoring" an unset URI unsets that variable.
+    Both the module-level URI and the variable are restored here as they were.
+    """
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    saved, saved_env = getattr(utils, "_tracking_uri", None), os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            mlflow.set_tracking_uri(saved)
+        else:
+            utils._tracking_uri = None
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 def _client(uri: str) -> Any:

@@ -7,9 +7,10 @@ import copy
 import logging
 import math
 import signal
+import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ from rl8_core.training.counters import RunCounters
 from rl8_core.training.evaluate import evaluate
 from rl8_core.training.guards import NonFiniteError, all_finite
 from rl8_core.training.learner import Learner
+from rl8_core.training.plots import CURVES_FILE, MetricHistory, is_plotted, plot_curves, read_run_metrics
 from rl8_core.training.progress import ProgressDisplay, banner, final_text
+from rl8_core.training.record import record_clip
 from rl8_core.training.runner import Runner
 from rl8_core.training.setup import resolve_device, resolve_parts, seed_everything, set_num_threads
 from rl8_core.training.stopping import EnvSteps, ReturnReached, StopCondition, stop_conditions
@@ -139,6 +142,10 @@ class Trainer:
         self.run_id: str | None = None
         #: Where ``run`` saved the last completed iteration when it ended early (error, signal), else ``None``.
         self.saved_on_exit: Path | None = None
+        #: The plotted metrics this process logged, for the learning curves of a run without MLflow.
+        self._curves = MetricHistory(is_plotted)
+        #: The MLflow model the last ``run`` logged (``runs:/<run id>/model``), or ``None``.
+        self.model_uri: str | None = None
 
     @property
     def iteration(self) -> int:
@@ -150,8 +157,8 @@ class Trainer:
         """Env steps taken so far."""
         return self.counters.env_steps
 
-    def make_env(self, *, num_envs: int, seed: int | None) -> BatchedEnv:
-        """Build an env of this run's kind (used for training and evaluation)."""
+    def make_env(self, *, num_envs: int, seed: int | None, render: bool = False) -> BatchedEnv:
+        """Build an env of this run's kind (used for training, evaluation and, with ``render``, clips)."""
         env, info = build_env(
             self.config.env,
             self.config.env_config,
@@ -159,6 +166,7 @@ class Trainer:
             seed=seed,
             device=self.env_device,
             registry=self.registry,
+            render=render,
         )
         self._components["env", info.name] = info
         return env
@@ -197,6 +205,7 @@ class Trainer:
         self.last_result = result
         if self.tracker is not None:
             self.tracker.log_metrics(result, step=self.env_steps)
+        self._curves.add(result, step=self.env_steps)
         return result
 
     def eval(self, episodes: int | None = None, deterministic: bool | None = None) -> dict[str, float]:
@@ -222,6 +231,7 @@ class Trainer:
         )
         if self.tracker is not None:
             self.tracker.log_metrics(result, step=self.env_steps)
+        self._curves.add(result, step=self.env_steps)
         return result
 
     def default_stop_conditions(self) -> list[StopCondition]:
@@ -258,7 +268,7 @@ class Trainer:
             raise ValueError("no stop condition: set stop.env_steps, stop.return_mean or stop.wall_time_s")
         self.start_tracking(self._resume_run_id)
         status = "FAILED"
-        self.saved_on_exit = None
+        self.saved_on_exit = self.model_uri = None
         total = next((c.env_steps for c in conds if isinstance(c, EnvSteps)), None)
         stop, every = self.config.stop, self.config.checkpoint.every
         # Evaluate once training looks solved (by default at the evaluation's own bar).
@@ -291,11 +301,15 @@ class Trainer:
                 final = dict(result)
                 if self.config.eval.at_end and Metrics.EVAL_RETURN_MEAN not in final:
                     final.update(self.eval())
+                path = None
                 if self.config.checkpoint.at_end:
                     path = self.save_checkpoint()
                     if self.tracker is not None:
                         self.tracker.log_artifacts(path, artifact_path="checkpoint")
+                notes = self._publish(path)
                 progress.message(final_text(final, self.stopped_by, self.run_dir))
+                for note in notes:
+                    progress.message(note)
             status = "FINISHED"
             return final
         except BaseException as exc:
@@ -307,6 +321,92 @@ class Trainer:
             if self.tracker is not None:
                 self.tracker.end(status)
                 self.tracker = None
+
+    def _publish(self, checkpoint: Path | None) -> list[str]:
+        """Leave what a finished run offers besides its checkpoint: the MLflow model, learning curves, a clip.
+
+        Each is optional (``tracking.log_model``, ``tracking.log_curves``,
+        ``record.at_end``) and none can fail the finished run: training and its
+        checkpoint are done, so a failure here is one warning naming what was
+        not written and why. Returns lines for the progress display.
+        """
+        notes = []
+        if self.tracker is not None and self.config.tracking.log_model:
+            module = run_dir.module_path(checkpoint) if checkpoint is not None else self.module
+            uris = self.tracker.log_model(module, registered_model_name=self.config.tracking.registered_model_name)
+            self.model_uri = uris[0] if uris else None
+            if uris:
+                notes.append(f"MLflow model: {' registered as '.join(uris)}")
+        if self.tracker is not None and self.config.tracking.log_curves:
+            self._publish_file(checkpoint, "tracking.log_curves", "the learning curves", self._draw_curves)
+        if self.config.record.at_end:
+            clip = self._publish_file(checkpoint, "record.at_end", "the clip", self._record_clip)
+            if clip is not None:
+                notes.append(f"clip: {clip}")
+        return notes
+
+    def _publish_file(
+        self, checkpoint: Path | None, option: str, what: str, write: Callable[[Path], tuple[Path, str]]
+    ) -> str | None:
+        """Have ``write`` make a file in the run directory (a temporary one without) and log it to the MLflow run.
+
+        ``write(folder)`` returns the file and a line saying what it holds.
+        Returns that line with where the file is, or ``None`` if nothing was
+        written. Never raises: a failure is one warning naming ``option``.
+        """
+        folder = checkpoint.parent if checkpoint is not None else self.run_dir
+        try:
+            with contextlib.ExitStack() as stack:
+                if folder is None:
+                    if self.tracker is None:
+                        logger.warning(
+                            "%s: %s was not written: the run saved no checkpoint and tracks no MLflow run, so there "
+                            "is nowhere to put it; set checkpoint.at_end or tracking.enabled",
+                            option,
+                            what,
+                        )
+                        return None
+                    folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                path, text = write(folder)
+                if self.tracker is not None:
+                    self.tracker.log_artifact(path)
+                where = "the MLflow run" if checkpoint is None and self.run_dir is None else str(path)
+                return f"{where} ({text})"
+        except Exception as exc:
+            logger.warning(
+                "%s: %s was not written: %s: %s; the run and its checkpoint are complete",
+                option,
+                what,
+                type(exc).__name__,
+                " ".join(str(exc).split()),
+            )
+            return None
+
+    def _record_clip(self, folder: Path) -> tuple[Path, str]:
+        """Record the final module on a fresh env of one into ``folder / clip.<record.format>``."""
+        cfg = self.config.record
+        seed = self.config.seed + 20_000
+        env = self.make_env(num_envs=1, seed=seed, render=True)
+        try:
+            clip = record_clip(
+                self.module,
+                env,
+                folder / f"clip.{cfg.format}",
+                episodes=cfg.episodes,
+                fps=cfg.fps,
+                max_steps=cfg.max_steps,
+                deterministic=cfg.deterministic,
+                seed=seed,
+                check_specs=self.config.check_specs,
+            )
+        finally:
+            env.close()
+        return Path(clip["path"]), f"{clip['frames']} frames, {clip['episodes']} episodes"
+
+    def _draw_curves(self, folder: Path) -> tuple[Path, str]:
+        """Draw the run's learning curves into ``folder / curves.png``."""
+        assert self.tracker is not None
+        return plot_curves({self.tracker.run_name: self._curves_frame()}, folder / CURVES_FILE), "learning curves"
 
     def _snapshot(self) -> _Snapshot:
         """Capture what a checkpoint holds, in memory, at an iteration boundary (tensors cloned)."""
@@ -331,6 +431,22 @@ class Trainer:
             return None
         exc.add_note(f"rl8: iteration {snapshot.iteration} (the last completed) is saved in {path}")
         return path
+
+    def _curves_frame(self) -> Any:
+        """The metrics to draw: the MLflow run's when tracking (falling back to this process's), else this process's."""
+        if self.tracker is not None and self.tracker.run_id is not None:
+            self.tracker.flush()
+            try:
+                frame = read_run_metrics(self.tracker.run_id, self.tracker.uri, keys=is_plotted)
+                if not frame.empty:
+                    return frame
+            except Exception as exc:
+                logger.info(
+                    "learning curves: reading MLflow run %s failed (%s); drawing this process's metrics",
+                    self.tracker.run_id,
+                    exc,
+                )
+        return self._curves.frame()
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
         """Save everything needed to continue (module, optimiser, normalisers, counters, RNG, env).

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core import BatchedEnv, Columns, hookimpl
+from rl8_plugins.envs import _draw
 from rl8_plugins.envs._physics import PhysicsEnv
 from specs import Box, Composite, Discrete
 
@@ -83,6 +85,8 @@ class CartPoleEnv(PhysicsEnv):
     x_threshold = 2.4
     #: Physics state: ``x, x_dot, theta, theta_dot``.
     state_dim = 4
+    #: Size of a ``render`` picture (gymnasium's).
+    screen_width, screen_height = 600, 400
 
     def __init__(
         self,
@@ -204,6 +208,46 @@ class CartPoleEnv(PhysicsEnv):
             batch_size=self._batch_size,
             device=self.device,
         )
+
+    def render(self, index: int = 0) -> np.ndarray:
+        """Return env ``index`` as gymnasium draws CartPole: ``uint8`` ``[400, 600, 3]``.
+
+        The track, the cart at ``x`` and the pole tilted by ``theta`` (to the
+        right for ``theta > 0``), with gymnasium's sizes and colours.
+
+        Examples:
+            >>> env = CartPoleEnv(num_envs=2, seed=0)
+            >>> _ = env.reset()
+            >>> env.render(1).shape
+            (400, 600, 3)
+        """
+        x, _, theta, _ = self._state[index].tolist()
+        width, height = self.screen_width, self.screen_height
+        scale = width / (self.x_threshold * 2)
+        pole_width, pole_len = 10.0, scale * (2 * self.length)
+        cart_width, cart_height = 50.0, 30.0
+        # gymnasium draws with y up and the track 100 pixels above the bottom; rows here count down.
+        track_y = height - 100.0
+        cart_x = x * scale + width / 2
+        picture = _draw.canvas(height, width)
+        _draw.line(picture, (0, track_y), (width, track_y), 1, (0, 0, 0))
+        _draw.fill_rect(
+            picture,
+            cart_x - cart_width / 2,
+            track_y - cart_height / 2,
+            cart_x + cart_width / 2,
+            track_y + cart_height / 2,
+            (0, 0, 0),
+        )
+        axle_y = track_y - cart_height / 4
+        cos, sin = math.cos(theta), math.sin(theta)
+        corners = [(-pole_width / 2, -pole_width / 2), (-pole_width / 2, pole_len - pole_width / 2)]
+        corners += [(pole_width / 2, pole_len - pole_width / 2), (pole_width / 2, -pole_width / 2)]
+        # Along the pole (v) up from the axle, tilted clockwise by theta; u across it.
+        pole = [(cart_x + u * cos + v * sin, axle_y + u * sin - v * cos) for u, v in corners]
+        _draw.fill_polygon(picture, pole, (202, 152, 101))
+        _draw.fill_circle(picture, cart_x, axle_y, pole_width / 2, (129, 132, 203))
+        return picture
 
 
 @hookimpl

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core import BatchedEnv, Columns, ConfigError, hookimpl
+from rl8_plugins.envs import _draw
 from rl8_plugins.envs._physics import check_positive, seeded_generator
 from specs import Box, Discrete
 
@@ -162,6 +164,21 @@ class MemoryCueEnv(BatchedEnv):
             batch_size=self._batch_size,
             device=self.device,
         )
+
+    def render(self, index: int = 0) -> np.ndarray:
+        """Return what env ``index`` observes as a row of squares: ``uint8`` ``[32, 32 * (num_cues + 1), 3]``.
+
+        The cue's square is white on the cue step, the last square (the
+        query flag) yellow on the query step; the rest are dark.
+        """
+        obs = self._observe(self._cue[index : index + 1], self._steps[index : index + 1])[0].tolist()
+        row = _draw.canvas(1, self.num_cues + 1, (40, 40, 40))
+        for i, lit in enumerate(obs[:-1]):
+            if lit:
+                row[0, i] = (255, 255, 255)
+        if obs[-1]:
+            row[0, -1] = (240, 200, 40)
+        return _draw.upscale(row, 32)
 
     def state_dict(self) -> dict[str, Any]:
         """Return the cues ``[n]``, the step counters ``[n]`` and the generator state."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core import BatchedEnv, Columns, hookimpl
+from rl8_plugins.envs import _draw
 from rl8_plugins.envs._physics import PhysicsEnv
 from specs import Box
 
@@ -73,6 +75,8 @@ class PendulumEnv(PhysicsEnv):
     l = 1.0  # noqa: E741 (gymnasium's name)
     #: Physics state: ``th, thdot``.
     state_dim = 2
+    #: Side of a (square) ``render`` picture (gymnasium's).
+    screen_dim = 500
 
     def __init__(
         self,
@@ -175,6 +179,31 @@ class PendulumEnv(PhysicsEnv):
             batch_size=self._batch_size,
             device=self.device,
         )
+
+    def render(self, index: int = 0) -> np.ndarray:
+        """Return env ``index`` as gymnasium draws Pendulum (without the torque arrow): ``uint8`` ``[500, 500, 3]``.
+
+        A red rod from the centre at the angle ``th`` (0 points up, positive
+        angles turn it anticlockwise), with a black axle.
+
+        Examples:
+            >>> env = PendulumEnv(num_envs=1, seed=0)
+            >>> _ = env.reset()
+            >>> env.render().shape
+            (500, 500, 3)
+        """
+        th = float(self._state[index, 0])
+        side = self.screen_dim
+        scale = side / 4.4  # gymnasium: the picture spans [-2.2, 2.2]
+        centre = side / 2
+        rod_len, rod_width = self.l * scale, 0.2 * scale
+        end = (centre - rod_len * math.sin(th), centre - rod_len * math.cos(th))
+        picture = _draw.canvas(side, side)
+        _draw.line(picture, (centre, centre), end, rod_width, (204, 77, 77))
+        _draw.fill_circle(picture, centre, centre, rod_width / 2, (204, 77, 77))
+        _draw.fill_circle(picture, *end, rod_width / 2, (204, 77, 77))
+        _draw.fill_circle(picture, centre, centre, 0.05 * scale, (0, 0, 0))
+        return picture
 
 
 @hookimpl

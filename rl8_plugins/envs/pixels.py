@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
 
 from rl8_core import BatchedEnv, Columns, hookimpl
+from rl8_plugins.envs import _draw
 from rl8_plugins.envs._physics import check_positive, seeded_generator
 from specs import Box, Discrete
 
@@ -64,6 +66,10 @@ class PixelsEnv(BatchedEnv):
 
     #: Row and column change of each action: up, down, left, right.
     MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1))
+    #: Pixels per side of a cell in a ``render`` picture (grid lines included).
+    RENDER_CELL = 32
+    #: Colours of a ``render`` picture: empty cells, grid lines, the agent, the goal.
+    FLOOR_COLOR, LINE_COLOR, AGENT_COLOR, GOAL_COLOR = (40, 40, 40), (90, 90, 90), (230, 60, 60), (60, 200, 90)
 
     def __init__(
         self,
@@ -167,6 +173,29 @@ class PixelsEnv(BatchedEnv):
             batch_size=self._batch_size,
             device=self.device,
         )
+
+    def render(self, index: int = 0) -> np.ndarray:
+        """Return env ``index``'s grid, each cell ``RENDER_CELL`` pixels wide: ``uint8`` ``[side, side, 3]``.
+
+        ``side = size * RENDER_CELL``. The agent's cell is ``AGENT_COLOR``, the
+        goal's ``GOAL_COLOR``, the others ``FLOOR_COLOR``, with a one-pixel
+        ``LINE_COLOR`` border on the top and left of every cell (the same
+        picture as the observation's channels, larger and easier to tell apart).
+
+        Examples:
+            >>> env = PixelsEnv(num_envs=1, seed=0)
+            >>> _ = env.reset()
+            >>> env.render().shape
+            (160, 160, 3)
+        """
+        (ar, ac), (gr, gc) = self._agent[index].tolist(), self._goal[index].tolist()
+        cells = _draw.canvas(self.size, self.size, self.FLOOR_COLOR)
+        cells[gr, gc] = self.GOAL_COLOR
+        cells[ar, ac] = self.AGENT_COLOR
+        picture = _draw.upscale(cells, self.RENDER_CELL)
+        picture[:: self.RENDER_CELL, :] = self.LINE_COLOR
+        picture[:, :: self.RENDER_CELL] = self.LINE_COLOR
+        return picture
 
     def state_dict(self) -> dict[str, Any]:
         """Return the agent and goal cells ``[n, 2]``, the step counters ``[n]`` and the generator state."""

@@ -30,6 +30,7 @@ from rl8_core import (
     GuardsConfig,
     LearnerConfig,
     Metrics,
+    RecordConfig,
     StopConfig,
     TrackingConfig,
     TrainConfig,
@@ -201,6 +202,7 @@ def test_training_md_documents_every_config_key_with_its_default(docs: dict[str,
     _check_options_table(_section(text, "## Checkpoints and resuming"), CheckpointConfig, "training.md checkpoint")
     _check_options_table(_section(text, "## When a run goes wrong"), GuardsConfig, "training.md guards")
     _check_options_table(_section(text, "## MLflow tracking"), TrackingConfig, "training.md tracking")
+    _check_options_table(_section(text, "## Video clips"), RecordConfig, "training.md record")
     _check_options_table(_section(text, "## The learner and PPO"), LearnerConfig, "training.md learner")
     _check_options_table(_section(text, "### PPO options"), PPOConfig, "training.md PPO")
 

@@ -47,7 +47,7 @@ BASE: dict[str, Any] = {
     "progress": "none",
     "algorithm_config": {"num_epochs": 1, "minibatch_size": None},
     "model_config": {"encoder_config": {"hiddens": [8]}},
-    "tracking": {"enabled": False},
+    "tracking": {"enabled": False, "log_curves": False},
     "eval": {"at_end": False},
     "checkpoint": {"dir": "unused", "every": 1, "keep": 2},
     "stop": {"env_steps": 4 * STEPS_PER_ITER},

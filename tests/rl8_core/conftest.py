@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,3 +191,41 @@ def plugin_site(plugin_pkgs_install: PluginInstall, tmp_path: Path) -> Iterator[
             del sys.modules[name]
     importlib.invalidate_caches()
     reset_registry()
+
+
+@pytest.fixture(scope="session")
+def acme_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding an installed-looking third-party package, acme-mod 0.3.
+
+    It has a module class (``acme_mod:AcmeModule``) and an entry-point encoder
+    (``acme_enc``). Put the directory on ``sys.path`` to "install" it; a fresh
+    interpreter without it is a machine where the package is missing.
+    """
+    site = tmp_path_factory.mktemp("acme_site")
+    pkg = site / "acme_mod"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            from catalogs import ActorCriticModule
+            from rl8_core import hookimpl
+            from rl8_plugins.encoders.mlp import MLPEncoder
+
+            class AcmeModule(ActorCriticModule):
+                pass
+
+            class AcmeEncoder(MLPEncoder):
+                pass
+
+            @hookimpl
+            def rl8_encoders():
+                return {"acme_enc": AcmeEncoder}
+            """
+        )
+    )
+    info = site / "acme_mod-0.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-mod\nVersion: 0.3\n")
+    (info / "top_level.txt").write_text("acme_mod\n")
+    (info / "entry_points.txt").write_text("[rl8]\nacme = acme_mod\n")
+    return site

@@ -6,7 +6,6 @@ import os
 import pickle
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -497,36 +496,6 @@ torch.save(results, work / "results.pt")
 '''
 
 
-def _write_acme_package(site: Path) -> None:
-    """An installed-looking third-party package: a module class and an entry-point encoder."""
-    pkg = site / "acme_mod"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(
-        textwrap.dedent(
-            """
-            from catalogs import ActorCriticModule
-            from rl8_core import hookimpl
-            from rl8_plugins.encoders.mlp import MLPEncoder
-
-            class AcmeModule(ActorCriticModule):
-                pass
-
-            class AcmeEncoder(MLPEncoder):
-                pass
-
-            @hookimpl
-            def rl8_encoders():
-                return {"acme_enc": AcmeEncoder}
-            """
-        )
-    )
-    info = site / "acme_mod-0.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-mod\nVersion: 0.3\n")
-    (info / "top_level.txt").write_text("acme_mod\n")
-    (info / "entry_points.txt").write_text("[rl8]\nacme = acme_mod\n")
-
-
 @dataclass
 class Fresh:
     """What the fresh interpreter saw, and what this process expected."""
@@ -538,7 +507,7 @@ class Fresh:
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> Fresh:
+def fresh(tmp_path_factory: pytest.TempPathFactory, acme_site: Path) -> Fresh:
     work = tmp_path_factory.mktemp("fresh")
     obs = OBS.rand((16,), generator=torch.Generator().manual_seed(3))
     torch.save(obs, work / "obs.pt")
@@ -556,10 +525,8 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Fresh:
             expected[name] = m.forward_inference(batch)
 
     # A third-party package that the fresh interpreter will not have.
-    site = work / "site"
-    _write_acme_package(site)
     with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(site))
+        mp.syspath_prepend(str(acme_site))
         import acme_mod  # type: ignore[import-not-found]
 
         reg = Registry()

@@ -232,3 +232,24 @@ def test_runs_on_cuda_without_host_syncs() -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert out[Columns.OBS].device.type == "cuda"
+
+
+@pytest.mark.parametrize("state", [[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.2, 0.0], [-2.0, 0.0, -0.15, 0.0]])
+def test_render_draws_what_gymnasium_draws(state: list[float]) -> None:
+    env = CartPoleEnv(num_envs=2)
+    env.reset(seed=0)
+    loaded = env.state_dict()
+    loaded["state"][1] = torch.tensor(state)
+    env.load_state_dict(loaded)
+    picture = env.render(1)
+    assert (picture.shape, picture.dtype) == ((400, 600, 3), np.uint8)
+    reference = gym.make("CartPole-v1", render_mode="rgb_array")
+    reference.reset(seed=0)
+    cast(Any, reference.unwrapped).state = np.array(state)
+    expected = reference.render()
+    reference.close()
+    assert isinstance(expected, np.ndarray)
+    # Gymnasium anti-aliases the pole's edges; the pictures differ only there.
+    assert (picture != expected).any(2).mean() < 0.01
+    # The cart at x: black at its centre, 300 + 125 x pixels from the left.
+    assert picture[300, round(300 + 125 * state[0])].tolist() == [0, 0, 0]

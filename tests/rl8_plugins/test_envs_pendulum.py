@@ -216,3 +216,18 @@ def test_runs_on_cuda_without_host_syncs() -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert out[Columns.OBS].device.type == "cuda"
+
+
+@pytest.mark.parametrize("th", [0.0, math.pi / 2, 2.5])
+def test_render_draws_the_rod_at_its_angle(th: float) -> None:
+    env = PendulumEnv(num_envs=1)
+    env.reset(seed=0)
+    loaded = env.state_dict()
+    loaded["state"][0] = torch.tensor([th, 0.0])
+    env.load_state_dict(loaded)
+    picture = env.render()
+    assert (picture.shape, picture.dtype) == ((500, 500, 3), np.uint8)
+    # Up at th = 0, anticlockwise for positive th: rod colour 80 pixels out along it, white opposite.
+    dx, dy = -math.sin(th) * 80, -math.cos(th) * 80
+    assert picture[round(250 + dy), round(250 + dx)].tolist() == [204, 77, 77]
+    assert picture[round(250 - dy), round(250 - dx)].tolist() == [255, 255, 255]

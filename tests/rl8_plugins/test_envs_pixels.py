@@ -130,3 +130,21 @@ def test_registered_as_pixels_with_config() -> None:
     env = get_registry().get("env", "pixels")(num_envs=2, seed=0, size=8)
     assert isinstance(env, PixelsEnv)
     assert env.reset()[Columns.OBS].shape == (2, 8, 8, 3)
+
+
+def test_render_shows_agent_and_goal_cells_in_their_colours() -> None:
+    env = PixelsEnv(num_envs=2, seed=0, size=4)
+    env.reset()
+    place(env, agent=[[0, 0], [3, 1]], goal=[[2, 3], [0, 0]])
+    cell = PixelsEnv.RENDER_CELL
+    for i, (agent, goal) in enumerate([((0, 0), (2, 3)), ((3, 1), (0, 0))]):
+        picture = env.render(i)
+        assert (picture.shape, str(picture.dtype)) == ((4 * cell, 4 * cell, 3), "uint8")
+        colours = {
+            (r, c): tuple(picture[r * cell + cell // 2, c * cell + cell // 2].tolist())
+            for r in range(4)
+            for c in range(4)
+        }
+        assert colours.pop(agent) == PixelsEnv.AGENT_COLOR
+        assert colours.pop(goal) == PixelsEnv.GOAL_COLOR
+        assert set(colours.values()) == {PixelsEnv.FLOOR_COLOR}

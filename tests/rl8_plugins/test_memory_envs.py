@@ -336,3 +336,18 @@ def test_memory_cue_runs_on_cuda_without_host_syncs() -> None:
         torch.cuda.set_sync_debug_mode("default")
     assert out[Columns.OBS].device.type == "cuda"
     env.check_output(out)
+
+
+def test_memory_cue_render_lights_the_cue_then_the_query() -> None:
+    env = MemoryCueEnv(num_envs=1, seed=0, num_cues=3, delay=1)
+    cue = int(env.reset()["obs"][0, :3].argmax())
+    picture = env.render()
+    assert (picture.shape, picture.dtype) == ((32, 128, 3), np.uint8)
+    lit = [picture[16, 32 * i + 16].tolist() != [40, 40, 40] for i in range(4)]
+    assert lit == [i == cue for i in range(4)]
+    env.step(torch.zeros(1, dtype=torch.long))  # a blank step: nothing lit
+    assert (env.render() == 40).all()
+    env.step(torch.zeros(1, dtype=torch.long))  # the query step: the last square
+    query = env.render()
+    assert query[16, 3 * 32 + 16].tolist() == [240, 200, 40]
+    assert (query[:, : 3 * 32] == 40).all()
