@@ -45,6 +45,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import tempfile
 import warnings
@@ -258,7 +259,7 @@ def save_model(
             module_class=meta.get("module_class"),
             rl8_core_version=meta.get("rl8_core_version"),
         )
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _without_info("mlflow.pyfunc"):
             # MLflow writes the input example with pandas calls that pandas 3 deprecates: not ours to fix.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"mlflow\.")
             mlflow.pyfunc.save_model(
@@ -272,6 +273,18 @@ def save_model(
                 extra_pip_requirements=None if extra_pip_requirements is None else list(extra_pip_requirements),
                 metadata=dict(metadata) if metadata is not None else None,
             )
+
+
+@contextlib.contextmanager
+def _without_info(name: str) -> Iterator[None]:
+    """Hide the INFO lines of MLflow's logger ``name`` for a while (it narrates every save on the terminal)."""
+    target = logging.getLogger(name)
+    level = target.level
+    target.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        target.setLevel(level)
 
 
 def log_model(

@@ -7,6 +7,7 @@ import functools
 import inspect
 import math
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -623,6 +624,10 @@ def make_gymnasium_env(
         env = resolved
     if render_mode is not None:
         make_kwargs["render_mode"] = render_mode
+    if render_mode == "rgb_array":
+        # Off-screen frames need no display: without this, SDL (gymnasium's classic-control renderer runs on
+        # pygame) probes for one and prints "error: XDG_RUNTIME_DIR is invalid" on a headless machine.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     return GymVectorEnv(
         env,
         num_envs=num_envs,
