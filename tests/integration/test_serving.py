@@ -203,3 +203,20 @@ def test_a_stateful_episode_carries_its_state_through_the_rest_api(servers: dict
         obs, _, terminated, truncated, _ = env.step(row["actions"])
         steps, done = steps + 1, terminated or truncated
     assert steps >= 8
+
+
+def test_mlflow_models_predict_runs_the_model_from_a_file(tmp_path: Path) -> None:
+    """The other MLflow command that takes a model: ``mlflow models predict`` on a JSON request file."""
+    torch.manual_seed(0)
+    module = ActorCriticModule(Box((4,)), Discrete(2))
+    rl8_mlflow.save_model(module, tmp_path / "model")
+    obs = torch.randn(6, 4)
+    (tmp_path / "in.json").write_text(json.dumps({"inputs": {"obs": obs.tolist()}, "params": {"vf_preds": True}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    cmd = [sys.executable, "-m", "mlflow", "models", "predict", "-m", str(tmp_path / "model"), "-t", "json"]
+    cmd += ["-i", str(tmp_path / "in.json"), "-o", str(tmp_path / "out.json"), "--env-manager", "local"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((tmp_path / "out.json").read_text())["predictions"]
+    assert [row["actions"] for row in rows] == _inference(module, obs).get(Columns.ACTIONS).tolist()
+    assert all(isinstance(row["vf_preds"], float) for row in rows)
