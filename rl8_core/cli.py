@@ -181,10 +181,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
             seed=args.seed,
             check_specs=config.check_specs,
         )
-    except SpecError as exc:
-        # Multi-line in general; one line here, like the other user errors (SpecError is not in USER_ERRORS).
-        print(f"rl8 eval: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
     finally:
         env.close()
     if args.json:
@@ -219,9 +215,6 @@ def cmd_record(args: argparse.Namespace) -> int:
             seed=args.seed,
             check_specs=config.check_specs,
         )
-    except SpecError as exc:
-        print(f"rl8 record: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
     finally:
         env.close()
     returns = ", ".join(f"{r:.2f}" for r in clip["returns"]) or "none"
@@ -393,6 +386,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             status: int = args.func(args)
         except USER_ERRORS as exc:
             print(f"rl8 {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except SpecError as exc:
+            # Multi-line in general (one line per mismatch); one line here, like the other user errors.
+            print(f"rl8 {args.command}: error: {_one_line(exc)}", file=sys.stderr)
             return 2
         return status
     except BrokenPipeError:
