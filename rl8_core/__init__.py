@@ -12,7 +12,7 @@ Examples:
 from __future__ import annotations
 
 from rl8_core.columns import Columns, Metrics
-from rl8_core.components.algorithm import Algorithm, check_train_outputs
+from rl8_core.components.algorithm import Algorithm, AlgorithmGroup, check_train_outputs
 from rl8_core.components.distribution import Distribution
 from rl8_core.components.encoder import (
     ACTIVATIONS,
@@ -24,6 +24,8 @@ from rl8_core.components.encoder import (
 )
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import CatalogProtocol, RLModule, RLModuleSpec
+from rl8_core.components.multi_env import ALL_DONE, AgentIdObs, MultiAgentBatchedEnv, check_agent_ids
+from rl8_core.components.multi_module import DEFAULT_MODULE_ID, MultiRLModule, MultiRLModuleSpec, load_module
 from rl8_core.components.normalizer import ObsNormalizer, RunningMeanStd
 from rl8_core.components.returns import compute_gae, next_values, standardize_advantages, training_batch
 from rl8_core.components.sequences import cut_sequences, reset_state, valid_steps
@@ -56,6 +58,7 @@ from rl8_core.training.config import (
     QUICKSTART,
     CheckpointConfig,
     EvalConfig,
+    MultiAgentConfig,
     RecordConfig,
     StopConfig,
     TrackingConfig,
@@ -65,6 +68,7 @@ from rl8_core.training.config import (
 from rl8_core.training.evaluate import evaluate
 from rl8_core.training.guards import GuardsConfig
 from rl8_core.training.learner import Learner, LearnerConfig
+from rl8_core.training.multi_agent import MultiAgentRunner, evaluate_multi_agent, map_agents
 from rl8_core.training.record import record_clip
 from rl8_core.training.runner import EpisodeStats, Runner
 from rl8_core.training.schedule import Schedule
@@ -75,11 +79,15 @@ from rl8_core.training.trainer import Trainer
 
 __all__ = [
     "ACTIVATIONS",
+    "ALL_DONE",
     "BUILTIN_DISTRIBUTION",
+    "DEFAULT_MODULE_ID",
     "ENTRY_POINT_GROUP",
     "HOOKS",
     "QUICKSTART",
+    "AgentIdObs",
     "Algorithm",
+    "AlgorithmGroup",
     "BatchedEnv",
     "CatalogProtocol",
     "CheckpointConfig",
@@ -99,6 +107,11 @@ __all__ = [
     "Learner",
     "LearnerConfig",
     "Metrics",
+    "MultiAgentBatchedEnv",
+    "MultiAgentConfig",
+    "MultiAgentRunner",
+    "MultiRLModule",
+    "MultiRLModuleSpec",
     "NonFiniteError",
     "ObsNormalizer",
     "Plateau",
@@ -127,6 +140,7 @@ __all__ = [
     "atomic_directory",
     "atomic_write_text",
     "build_mlp",
+    "check_agent_ids",
     "check_options",
     "check_range",
     "check_train_outputs",
@@ -136,14 +150,17 @@ __all__ = [
     "cut_sequences",
     "describe_config",
     "evaluate",
+    "evaluate_multi_agent",
     "field_docs",
     "get_activation",
     "get_registry",
     "hookimpl",
     "import_object",
     "is_import_path",
+    "load_module",
     "make_env",
     "make_gymnasium_env",
+    "map_agents",
     "next_values",
     "record_clip",
     "reset_registry",

@@ -10,17 +10,22 @@ import textwrap
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rl8_core.checkpoints import module as module_dir
 from rl8_core.checkpoints import run as run_dir
 from rl8_core.columns import Metrics
+from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule
+from rl8_core.components.multi_env import MultiAgentBatchedEnv
+from rl8_core.components.multi_module import MultiRLModule, is_multi_module_dir, load_module
 from rl8_core.config import describe_config
 from rl8_core.envs.make import make_env
 from rl8_core.errors import CheckpointError, ConfigError, NonFiniteError, PluginError, Terminated, UnknownComponentError
 from rl8_core.plugins.registry import PluginInfo, get_registry
 from rl8_core.training.config import TrainConfig
 from rl8_core.training.evaluate import evaluate
+from rl8_core.training.multi_agent import evaluate_multi_agent, map_agents, wrap_env
 from rl8_core.training.plots import is_plotted, plot_curves, read_runs
 from rl8_core.training.record import record_clip, video_format
 from rl8_core.training.setup import resolve_parts
@@ -161,36 +166,48 @@ def _one_line(exc: SpecError) -> str:
     return f"{exc.context or 'data'} does not match its spec: " + "; ".join(str(m) for m in exc.mismatches)
 
 
-def _load_checkpoint(args: argparse.Namespace) -> tuple[TrainConfig, RLModule]:
+def _load_checkpoint(args: argparse.Namespace) -> tuple[TrainConfig, RLModule | MultiRLModule]:
     """Return the config (with ``--set`` applied) and the module of the training checkpoint ``args.checkpoint``."""
     ckpt = run_dir.find_checkpoint(args.checkpoint)
     config = TrainConfig.from_file(run_dir.config_file(ckpt), args.set)
-    return config, RLModule.from_checkpoint(run_dir.module_path(ckpt))
+    return config, load_module(run_dir.module_path(ckpt))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Evaluate a saved training checkpoint on fresh episodes of its env."""
+    """Evaluate a saved training checkpoint on fresh episodes of its env (per module for a multi-agent one)."""
     config, module = _load_checkpoint(args)
-    env = make_env(config.env, config.env_config, num_envs=min(config.eval.num_envs, args.episodes), seed=args.seed)
+    num_envs = min(config.eval.num_envs, args.episodes)
+    env = wrap_env(make_env(config.env, config.env_config, num_envs=num_envs, seed=args.seed), config.multi_agent)
+    options: dict[str, Any] = {
+        "episodes": args.episodes,
+        "deterministic": not args.stochastic,
+        "seed": args.seed,
+        "check_specs": config.check_specs,
+    }
     try:
-        result = evaluate(
-            module,
-            env,
-            episodes=args.episodes,
-            deterministic=not args.stochastic,
-            seed=args.seed,
-            check_specs=config.check_specs,
-        )
+        if isinstance(env, MultiAgentBatchedEnv):
+            if not isinstance(module, MultiRLModule):
+                raise ConfigError(f"{args.checkpoint}: its env is multi-agent but it holds a single RLModule")
+            mapping = map_agents(env.agents, config.multi_agent.policy_mapping)
+            result = evaluate_multi_agent(module, env, mapping, **options)
+        else:
+            if isinstance(module, MultiRLModule):
+                raise ConfigError(f"{args.checkpoint}: it holds a MultiRLModule but its env is single-agent")
+            result = evaluate(module, env, **options)
     finally:
         env.close()
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
-    else:
-        print(
-            f"{int(result[Metrics.EVAL_EPISODES])} episodes: return {result[Metrics.EVAL_RETURN_MEAN]:.2f} "
-            f"+- {result[Metrics.EVAL_RETURN_STD]:.2f} (min {result[Metrics.EVAL_RETURN_MIN]:.2f}, "
-            f"max {result[Metrics.EVAL_RETURN_MAX]:.2f}), length {result[Metrics.EVAL_LENGTH_MEAN]:.1f}"
-        )
+        return 0
+    print(
+        f"{int(result[Metrics.EVAL_EPISODES])} episodes: return {result[Metrics.EVAL_RETURN_MEAN]:.2f} "
+        f"+- {result[Metrics.EVAL_RETURN_STD]:.2f} (min {result[Metrics.EVAL_RETURN_MIN]:.2f}, "
+        f"max {result[Metrics.EVAL_RETURN_MAX]:.2f}), length {result[Metrics.EVAL_LENGTH_MEAN]:.1f}"
+    )
+    prefix = f"{Metrics.EVAL_RETURN_MEAN}/"
+    for key, value in result.items():
+        if key.startswith(prefix):
+            print(f"  module {key[len(prefix) :]}: return {value:.2f}")
     return 0
 
 
@@ -199,9 +216,12 @@ def cmd_record(args: argparse.Namespace) -> int:
     if args.out is not None:
         video_format(args.out)  # a bad suffix fails before anything loads
     config, module = _load_checkpoint(args)
+    if isinstance(module, MultiRLModule):
+        raise ConfigError(f"{args.checkpoint}: clips of multi-agent runs are not supported; record a single-agent one")
     rec = config.record
     out = args.out if args.out is not None else f"clip.{rec.format}"
     env = make_env(config.env, config.env_config, num_envs=1, seed=args.seed, render=True)
+    assert isinstance(env, BatchedEnv)  # a multi-agent checkpoint holds a MultiRLModule, refused above
     try:
         clip = record_clip(
             module,
@@ -233,6 +253,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     module = (
         source if (source / module_dir.META_FILE).is_file() else run_dir.module_path(run_dir.find_checkpoint(source))
     )
+    if is_multi_module_dir(module):
+        ids = [p.name for p in sorted(module.iterdir()) if (p / module_dir.META_FILE).is_file()]
+        if args.module is None:
+            raise ConfigError(
+                f"{source} holds a multi-agent module; export one policy with --module ID ({', '.join(ids)})"
+            )
+        if args.module not in ids:
+            raise ConfigError(f"--module {args.module}: {source} has no such module; its modules: {', '.join(ids)}")
+        module = module / args.module
+    elif args.module is not None:
+        raise ConfigError(f"--module {args.module}: {source} holds a single module; leave --module out")
     out = Path(args.out_dir)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} exists and is not empty; name a new directory for the model")
@@ -315,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     x.add_argument("checkpoint", help="checkpoint, run directory (its 'latest') or module directory")
     x.add_argument("out_dir", help="directory to create for the model (must not exist or be empty)")
+    x.add_argument("--module", metavar="ID", help="module id to export from a multi-agent checkpoint")
     x.set_defaults(func=cmd_export)
     r = sub.add_parser(
         "record",

@@ -42,7 +42,7 @@ from typing import Any
 
 import cloudpickle
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 
 from rl8_core.columns import Columns
 from rl8_core.components.algorithm import Algorithm, check_train_outputs
@@ -50,13 +50,14 @@ from rl8_core.components.distribution import Distribution, action_value_count, e
 from rl8_core.components.encoder import Encoder, FlattenObs, RecurrentEncoder
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule
+from rl8_core.components.multi_env import ALL_DONE, MultiAgentBatchedEnv, check_agent_ids
 from rl8_core.errors import ConfigError, PluginError
 from rl8_core.imports import BUILTIN_DISTRIBUTION
 from rl8_core.plugins.registry import Registry, get_registry, using_registry
 from rl8_core.training.learner import Learner, LearnerConfig
 from rl8_core.training.runner import Runner
 from rl8_core.training.setup import default_module_of
-from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec
+from specs import Box, Composite, Discrete, MultiBinary, MultiDiscrete, Spec, SpecError
 
 __all__ = [
     "check_algorithm",
@@ -540,16 +541,16 @@ def check_env(
         True
     """
     where = f"env {_name(factory)}"
-    envs: list[BatchedEnv] = []
+    envs: list[BatchedEnv | MultiAgentBatchedEnv] = []
 
-    def build(env_seed: int) -> BatchedEnv:
+    def build(env_seed: int) -> Any:
         env = _call(
             where,
             "building",
             lambda: factory(num_envs=num_envs, seed=env_seed, device="cpu", **env_config),
         )
-        if not isinstance(env, BatchedEnv):
-            raise AssertionError(f"{where}: built a {type(env).__name__}, not a BatchedEnv")
+        if not isinstance(env, (BatchedEnv, MultiAgentBatchedEnv)):
+            raise AssertionError(f"{where}: built a {type(env).__name__}, not a BatchedEnv or MultiAgentBatchedEnv")
         envs.append(env)
         return env
 
@@ -557,14 +558,85 @@ def check_env(
         # Seeded once: an env drawing from the global RNG gives two different trajectories below.
         torch.manual_seed(SEED)
         try:
-            return _check_env(build, num_envs, seed, max_steps, where)
+            env = build(seed)
+            if isinstance(env, MultiAgentBatchedEnv):
+                return _check_multi_agent_env(env, build, num_envs, seed, max_steps, where)
+            return _check_env(env, build, num_envs, seed, max_steps, where)
         finally:
             for env in envs:
                 env.close()
 
 
-def _check_env(build: Callable[[int], BatchedEnv], n: int, seed: int, max_steps: int, where: str) -> int:
-    env = build(seed)
+def _check_multi_agent_env(
+    env: MultiAgentBatchedEnv, build: Callable[[int], Any], n: int, seed: int, max_steps: int, where: str
+) -> int:
+    """The ``MultiAgentBatchedEnv`` half of ``check_env``: ids, specs, every output, seeding and state."""
+    _require(env.num_envs == n, where, f"num_envs is {env.num_envs!r}, expected {n}")
+    try:
+        agents = check_agent_ids(env.agents, what="agents")
+    except ValueError as exc:
+        raise AssertionError(f"{where}: {exc}") from None
+    for attr in ("observation_specs", "action_specs"):
+        specs = getattr(env, attr, None)
+        _require(
+            isinstance(specs, Mapping)
+            and set(specs) == set(agents)
+            and all(isinstance(v, Spec) for v in specs.values()),
+            where,
+            f"{attr} must map every agent of {list(agents)} to a Spec, got {specs!r}",
+        )
+
+    def checked(result: Any, what: str, method: str) -> Any:
+        try:
+            env.check_output(result, method=method)
+        except SpecError as exc:
+            raise AssertionError(f"{where}: {what}: {exc}") from None
+        return result
+
+    copies = [checked(_call(where, "reset()", env.reset), "reset()", "reset").clone()]
+    gen = torch.Generator().manual_seed(seed)
+    actions: list[TensorDict] = []
+    ended = 0
+    for t in range(max_steps):
+        action = TensorDict({a: env.action_specs[a].rand((n,), generator=gen) for a in agents}, [n])
+        actions.append(action.clone())
+        result = checked(_call(where, f"step {t}", partial(env.step, action)), f"step {t}", "step")
+        _require(
+            bool(torch.isfinite(torch.stack([result.get((a, Columns.REWARDS)) for a in agents])).all()),
+            where,
+            f"step {t}: rewards are not finite",
+        )
+        ended += int(result.get(ALL_DONE).sum())
+        copies.append(result.clone())
+        if ended and t + 1 >= MIN_ENV_STEPS:
+            break
+    else:
+        raise AssertionError(f"{where}: no copy's episode ended ({ALL_DONE!r}) in {max_steps} steps of random actions")
+    twin = build(seed)
+    _require(
+        _first_difference(_call(where, "reset()", twin.reset), copies[0]) is None,
+        where,
+        f"two envs built with seed={seed} gave different reset observations",
+    )
+    middle, saved = len(actions) // 2, None
+    for t, action in enumerate(actions):
+        if t == middle:
+            state = _call(where, "state_dict()", twin.state_dict)
+            saved = None if state is None else copy.deepcopy(state)
+        key = _first_difference(_call(where, f"step {t}", partial(twin.step, action.clone())), copies[t + 1])
+        _require(key is None, where, f"two envs with seed={seed} and the same actions differ in {key!r} at step {t}")
+    if saved is not None:
+        resumed = build(seed + 1)
+        _call(where, "reset()", resumed.reset)
+        _call(where, "load_state_dict(state_dict())", lambda: resumed.load_state_dict(saved))
+        for t in range(middle, len(actions)):
+            result = _call(where, f"step {t} after load_state_dict", partial(resumed.step, actions[t].clone()))
+            key = _first_difference(result, copies[t + 1])
+            _require(key is None, where, f"after load_state_dict, step {t} differs in {key!r}")
+    return ended
+
+
+def _check_env(env: BatchedEnv, build: Callable[[int], Any], n: int, seed: int, max_steps: int, where: str) -> int:
     _require(env.num_envs == n, where, f"num_envs is {env.num_envs!r}, expected {n}")
     for attr in ("observation_spec", "action_spec"):
         value = getattr(env, attr, None)

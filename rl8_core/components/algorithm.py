@@ -8,14 +8,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 
 from rl8_core.components.module import RLModule
+from rl8_core.components.multi_module import MultiRLModule
 from rl8_core.config import config_from_mapping
 from rl8_core.errors import ConfigError
 from specs import SpecDict, TensorShape, format_path, to_path
 
-__all__ = ["Algorithm", "check_train_outputs"]
+__all__ = ["Algorithm", "AlgorithmGroup", "check_train_outputs"]
 
 
 class Algorithm(ABC):
@@ -156,6 +157,58 @@ class Algorithm(ABC):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: B027 - stateless by default
         """Restore state returned by ``state_dict``."""
+
+
+class AlgorithmGroup:
+    """One algorithm instance per trained module, driven as one: what the ``Trainer`` and ``Learner`` call.
+
+    Each module's rollout is postprocessed by its own instance (its own
+    reward-scaling statistics, schedules and metrics); metrics get the module
+    id as a suffix (``stats/explained_variance/<module id>``). The learner
+    sums the modules' losses into one optimiser step (see ``Learner``).
+
+    Args:
+        algorithms: Module id -> algorithm, for the modules that train.
+        minibatches: ``joint``: each optimiser step sums every module's loss on a slice of its
+            batch; ``per_module``: one module's minibatches after another's.
+    """
+
+    def __init__(self, algorithms: Mapping[str, Algorithm], *, minibatches: str = "joint") -> None:
+        if not algorithms:
+            raise ConfigError("multi_agent.modules_to_train: no module trains; name at least one")
+        #: Module id -> algorithm.
+        self.algorithms = dict(algorithms)
+        #: How the learner makes minibatches of several modules' batches: ``joint`` or ``per_module``.
+        self.minibatches = minibatches
+        first = next(iter(self.algorithms.values()))
+        #: Passes over each batch and samples per optimiser step (summed over modules): the first algorithm's.
+        self.num_epochs: int = first.num_epochs
+        self.minibatch_size: int | None = first.minibatch_size
+
+    def on_iteration_start(self, env_steps: int) -> None:
+        """Apply every algorithm's schedules."""
+        for algorithm in self.algorithms.values():
+            algorithm.on_iteration_start(env_steps)
+
+    def postprocess(self, rollout: TensorDictBase, module: MultiRLModule) -> TensorDict:
+        """Postprocess each trained module's rollout with its algorithm: ``{module id: batch}``."""
+        return TensorDict(
+            {mid: alg.postprocess(rollout.get(mid), module[mid]) for mid, alg in self.algorithms.items()},
+            batch_size=[],
+        )
+
+    def iteration_metrics(self) -> dict[str, float]:
+        """Return every algorithm's ``iteration_metrics``, keys suffixed with the module id."""
+        return {f"{k}/{mid}": v for mid, alg in self.algorithms.items() for k, v in alg.iteration_metrics().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return each algorithm's state, by module id."""
+        return {mid: alg.state_dict() for mid, alg in self.algorithms.items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore states returned by ``state_dict``."""
+        for mid, alg in self.algorithms.items():
+            alg.load_state_dict(state[mid])
 
 
 def check_train_outputs(algorithm: Algorithm, module: RLModule, *, name: str | None = None) -> None:

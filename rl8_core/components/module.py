@@ -636,6 +636,20 @@ class RLModule(nn.Module):
         module.set_state(module_dir.load_state(path, map_location=map_location))
         return module
 
+    #: What ``as_multi_agent`` wraps a module in: ``MultiRLModule``, which sets it where it is defined.
+    multi_module_class: ClassVar[Callable[..., Any]]
+
+    def as_multi_agent(self, module_id: str = "default") -> Any:
+        """Return a ``MultiRLModule`` holding just this module under ``module_id`` (RLlib's ``as_multi_agent``).
+
+        Examples:
+            >>> from catalogs import ActorCriticModule
+            >>> from specs import Box, Discrete
+            >>> ActorCriticModule(Box((4,)), Discrete(2)).as_multi_agent().keys()
+            ['default']
+        """
+        return self.multi_module_class({module_id: self})
+
     @staticmethod
     def read_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
         """Return the JSON metadata of a module checkpoint (specs, config, components).

@@ -79,7 +79,10 @@ def cut_sequences(batch: TensorDictBase, seq_len: int) -> TensorDict:
     # ``.keys()``: iterating a TensorDict gives its rows.
     entries = {key: padded.get(key) for key in padded.keys()}  # noqa: SIM118
     out = TensorDict(entries, batch_size=[s], device=batch.device)
-    out.set(Columns.LOSS_MASK, offsets.unsqueeze(0) < lengths.unsqueeze(1))
+    mask = offsets.unsqueeze(0) < lengths.unsqueeze(1)
+    if Columns.LOSS_MASK in out:
+        mask &= out.get(Columns.LOSS_MASK)  # steps the batch already marks as not real stay so
+    out.set(Columns.LOSS_MASK, mask)
     if Columns.STATE_IN in batch:
         state = batch.get(Columns.STATE_IN)
         out.set(Columns.STATE_IN, state.transpose(0, 1).reshape(-1)[start_index])

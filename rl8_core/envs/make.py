@@ -14,6 +14,7 @@ import gymnasium as gym
 import torch
 
 from rl8_core.components.env import BatchedEnv
+from rl8_core.components.multi_env import MultiAgentBatchedEnv
 from rl8_core.envs.gym import make_gymnasium_env
 from rl8_core.errors import ConfigError, UnknownComponentError
 from rl8_core.imports import distribution_of_module, is_import_path
@@ -182,8 +183,10 @@ def build_env(
     device: str | torch.device = "cpu",
     registry: Registry | None = None,
     render: bool = False,
-) -> tuple[BatchedEnv, ComponentInfo]:
+) -> tuple[BatchedEnv | MultiAgentBatchedEnv, ComponentInfo]:
     """Build the env and return it with the component it came from (for provenance).
+
+    A factory may return a ``BatchedEnv`` or a ``MultiAgentBatchedEnv``.
 
     With ``render``, the env is asked to draw frames (for ``rl8 record``): a
     factory that takes a ``render_mode`` keyword (gymnasium envs) gets
@@ -191,7 +194,7 @@ def build_env(
     are built as usual and draw with their own ``render`` method, if any.
 
     Raises:
-        TypeError: If the factory does not return a ``BatchedEnv``.
+        TypeError: If the factory returns neither a ``BatchedEnv`` nor a ``MultiAgentBatchedEnv``.
         ConfigError: If the env rejects an ``env_config`` key it was passed.
     """
     info = resolve_env(name, registry or get_registry())
@@ -207,8 +210,11 @@ def build_env(
         if "unexpected keyword argument" not in str(exc):
             raise
         raise ConfigError(f"env_config: env {name!r} ({info.source_text()}) rejects an option: {exc}") from exc
-    if not isinstance(env, BatchedEnv):
-        raise TypeError(f"env {name!r} ({info.source_text()}) returned {type(env).__name__}, not a BatchedEnv")
+    if not isinstance(env, (BatchedEnv, MultiAgentBatchedEnv)):
+        raise TypeError(
+            f"env {name!r} ({info.source_text()}) returned {type(env).__name__}, "
+            "not a BatchedEnv or MultiAgentBatchedEnv"
+        )
     return env, info
 
 
@@ -221,8 +227,8 @@ def make_env(
     device: str | torch.device = "cpu",
     registry: Registry | None = None,
     render: bool = False,
-) -> BatchedEnv:
-    """Build a ``BatchedEnv`` from a registry name, an import path or a gymnasium id.
+) -> BatchedEnv | MultiAgentBatchedEnv:
+    """Build a ``BatchedEnv`` (or a ``MultiAgentBatchedEnv``) from a registry name, an import path or a gymnasium id.
 
     A gymnasium id (``CartPole-v1``) is built with ``make_gymnasium_env``,
     ``env_config`` giving its options (``gymnasium.make`` keywords,

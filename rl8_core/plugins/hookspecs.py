@@ -81,7 +81,7 @@ class Hookspecs:
 
     @hookspec
     def rl8_envs(self) -> Mapping[str, Any]:
-        """Contribute environments: factories returning a ``BatchedEnv``.
+        """Contribute environments: factories returning a ``BatchedEnv`` or a ``MultiAgentBatchedEnv``.
 
         A value is called as ``value(num_envs=..., seed=..., device=..., **env_config)``.
 

@@ -24,6 +24,7 @@ __all__ = [
     "CheckSpecs",
     "CheckpointConfig",
     "EvalConfig",
+    "MultiAgentConfig",
     "RecordConfig",
     "StopConfig",
     "TrackingConfig",
@@ -171,6 +172,41 @@ class CheckpointConfig:
             raise FieldError("keep", f"must be >= 1 (to save only at the end, set every: 0 instead), got {self.keep}")
 
 
+#: What ``multi_agent.modules.<module id>`` may set for one module.
+MODULE_OPTIONS = ("module", "catalog", "model_config", "checkpoint")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiAgentConfig:
+    """Multi-agent runs (``multi_agent:``): which module each agent acts with, and which modules train.
+
+    Used when the env is a ``MultiAgentBatchedEnv``; ignored otherwise.
+    """
+
+    policy_mapping: Mapping[str, str] | str | None = None
+    """Agent -> module: ``null`` (one ``default`` module for every agent), ``{agent or glob: module}``,
+    a module id pattern (``"{agent}"``: a module per agent), or ``package.module:function``."""
+    modules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per module id: ``module``, ``catalog``, ``model_config`` (merged over the top-level one) and
+    ``checkpoint`` (a module directory whose weights it starts from, e.g. an older snapshot)."""
+    modules_to_train: tuple[str, ...] | None = None
+    """Module ids that train; the others act but stay frozen (opponents, snapshots). ``null``: all."""
+    shared: tuple[str, ...] = ()
+    """Parts every module shares, by attribute name (``pi_encoder`` of the default module)."""
+    agent_id_obs: bool = False
+    """Add a one-hot of the agent's index to its observation (parameter sharing with agent identity)."""
+    minibatches: Literal["joint", "per_module"] = "joint"
+    """``joint``: each optimiser step sums every module's loss; ``per_module``: a module's steps after another's."""
+
+    def __post_init__(self) -> None:
+        for mid, options in self.modules.items():
+            if not isinstance(options, Mapping):
+                raise FieldError("modules", f"{mid}: expected a mapping of {', '.join(MODULE_OPTIONS)}")
+            unknown = sorted(set(options) - set(MODULE_OPTIONS))
+            if unknown:
+                raise FieldError("modules", f"{mid}.{unknown[0]}: unknown option; known: {', '.join(MODULE_OPTIONS)}")
+
+
 #: The algorithm-independent part of the quickstart: env, rollout size, stop conditions and the algorithm it
 #: trains unless ``--set algorithm=...`` names another.
 QUICKSTART_RUN: dict[str, Any] = {
@@ -274,6 +310,8 @@ class TrainConfig:
     """Video clip of the final policy."""
     guards: GuardsConfig = field(default_factory=GuardsConfig)
     """Finite checks of env data, optimiser steps and weights."""
+    multi_agent: MultiAgentConfig = field(default_factory=MultiAgentConfig)
+    """Agents to modules and which modules train (multi-agent envs)."""
     seed: int = 0
     """Seed of torch, the envs and everything else random."""
     device: str = "auto"

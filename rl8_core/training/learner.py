@@ -12,8 +12,9 @@ import torch
 from tensordict import TensorDictBase
 
 from rl8_core.columns import Columns, Metrics
-from rl8_core.components.algorithm import Algorithm
+from rl8_core.components.algorithm import Algorithm, AlgorithmGroup
 from rl8_core.components.module import RLModule
+from rl8_core.components.multi_module import MultiRLModule
 from rl8_core.components.sequences import cut_sequences
 from rl8_core.config import FieldError, check_range
 from rl8_core.errors import ConfigError
@@ -55,6 +56,29 @@ class LearnerConfig:
         for i, (_, lr) in enumerate(self.lr_schedule or ()):
             if not (math.isfinite(lr) and lr >= 0):
                 raise FieldError("lr_schedule", f"entry {i}: learning rates must be finite and >= 0, got {lr}")
+
+
+@dataclass
+class _Part:
+    """One trained module's share of an update: its data, prepared once per update."""
+
+    module_id: str | None
+    module: RLModule
+    algorithm: Algorithm
+    data: TensorDictBase
+    obs: Any
+
+    @property
+    def size(self) -> int:
+        """Rows (steps, or sequences of a stateful module) of ``data``."""
+        return int(self.data.batch_size[0])
+
+    @property
+    def real(self) -> int:
+        """Real steps in ``data`` (padding of sequences does not count)."""
+        if Columns.LOSS_MASK in self.data:
+            return int(self.data.get(Columns.LOSS_MASK).sum())
+        return self.size
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -102,8 +126,8 @@ class Learner:
 
     def __init__(
         self,
-        module: RLModule,
-        algorithm: Algorithm,
+        module: RLModule | MultiRLModule,
+        algorithm: Algorithm | AlgorithmGroup,
         config: LearnerConfig | None = None,
         guards: GuardsConfig | None = None,
     ) -> None:
@@ -116,7 +140,16 @@ class Learner:
         self.skipped_in_a_row = 0
         self._first_skip: str | None = None
         self.device = next(module.parameters()).device
-        params = [p for p in module.parameters() if p.requires_grad]
+        #: What trains: ``(module id or None, module, algorithm)``; one entry for a single module.
+        self._trained: list[tuple[str | None, RLModule, Algorithm]]
+        if isinstance(algorithm, AlgorithmGroup):
+            assert isinstance(module, MultiRLModule)
+            self._trained = [(mid, module[mid], alg) for mid, alg in algorithm.algorithms.items()]
+        else:
+            assert isinstance(module, RLModule)
+            self._trained = [(None, module, algorithm)]
+        # ``parameters()`` of a module lists a shared part once: one optimiser entry, one step.
+        params = list({id(p): p for _, m, _ in self._trained for p in m.parameters() if p.requires_grad}.values())
         opt_cls = torch.optim.AdamW if self.config.weight_decay > 0 else torch.optim.Adam
         # The fused kernel is about 3x faster than foreach for small networks on CPU.
         self.optimizer = opt_cls(
@@ -168,17 +201,17 @@ class Learner:
 
         Metrics are averaged over the minibatches that ran; ``learner/*``
         entries report the learning rate, gradient norm, optimiser steps and
-        epochs.
+        epochs. With an ``AlgorithmGroup`` (several modules) ``batch`` is
+        ``{module id: batch}`` and each module's metrics end in ``/<module id>``.
         """
         algorithm = self.algorithm
-        obs = batch.get(Columns.OBS)
-        batch = self._training_data(batch)
-        n = batch.batch_size[0]
-        size = algorithm.minibatch_size or n
-        if Columns.LOSS_MASK in batch and algorithm.minibatch_size:
-            # As many minibatches as the real steps make at minibatch_size each, of whole sequences.
-            real = int(batch.get(Columns.LOSS_MASK).sum())
-            size = math.ceil(n / math.ceil(real / algorithm.minibatch_size))
+        parts: list[_Part] = []
+        for mid, module, alg in self._trained:
+            data = batch if mid is None else batch.get(mid)
+            obs = data.get(Columns.OBS)
+            if Columns.LOSS_MASK in data:
+                obs = obs[data.get(Columns.LOSS_MASK)]  # steps an agent did not act in are not measurements
+            parts.append(_Part(mid, module, alg, self._training_data(module, alg, data), obs))
         accumulate = self.config.grad_accumulation
         history: list[dict[str, torch.Tensor]] = []
         grad_norms: list[torch.Tensor] = []
@@ -188,16 +221,17 @@ class Learner:
         self.module.train()
         for _ in range(algorithm.num_epochs):
             epochs_run += 1
-            for index in self._minibatches(n, size):
-                minibatch = algorithm.prepare_minibatch(batch if index is None else batch[index])
-                metrics, grad_norm = self._step(algorithm, minibatch, accumulate)
+            for minibatches in self._schedule(parts):
+                metrics, per_part, grad_norm = self._step(minibatches, accumulate)
                 if metrics is None:
                     skipped += 1
                     continue
                 history.append(metrics)
                 if grad_norm is not None:
                     grad_norms.append(grad_norm)
-                if algorithm.should_stop_epochs(metrics):
+                if any(
+                    part.algorithm.should_stop_epochs(m) for (part, _), m in zip(minibatches, per_part, strict=True)
+                ):
                     stop = True
                     break
             if stop:
@@ -207,72 +241,139 @@ class Learner:
                 "the update made the weights NaN or inf (loss and gradients were finite: a step too large for "
                 f"them, e.g. learner.lr = {self.lr:g}); lower learner.lr or set learner.max_grad_norm"
             )
-        normalizer = self.module.obs_normalizer
-        if normalizer is not None:
-            normalizer.update(obs)
+        for part in parts:
+            normalizer = part.module.obs_normalizer
+            if normalizer is not None:
+                normalizer.update(part.obs)
         out = self._summarise(history, grad_norms, epochs_run)
         out[Metrics.SKIPPED_UPDATES] = float(skipped)
         return out
 
-    def _training_data(self, batch: TensorDictBase) -> TensorDictBase:
+    def _schedule(self, parts: list[_Part]) -> Iterator[list[tuple[_Part, TensorDictBase]]]:
+        """Yield one epoch's optimiser steps, each a list of ``(part, prepared minibatch)``.
+
+        One module: minibatches of ``minibatch_size`` samples (of whole sequences for a
+        stateful module). Several: ``joint`` (the default) makes as many steps as the
+        modules' real samples together fill at ``minibatch_size`` and gives each step
+        a slice of every module's batch, so each step sums every module's loss;
+        ``per_module`` steps through one module's minibatches after another's.
+        """
+        size_of = self.algorithm.minibatch_size
+        if len(parts) == 1 and parts[0].module_id is None:
+            part = parts[0]
+            n = part.size
+            size = size_of or n
+            if Columns.LOSS_MASK in part.data and size_of:
+                # As many minibatches as the real steps make at minibatch_size each, of whole sequences.
+                size = math.ceil(n / math.ceil(part.real / size_of))
+            for index in self._minibatches(n, size):
+                yield [(part, part.algorithm.prepare_minibatch(part.data if index is None else part.data[index]))]
+            return
+        parts = [part for part in parts if part.size > 0]
+        if isinstance(self.algorithm, AlgorithmGroup) and self.algorithm.minibatches == "per_module":
+            for part in parts:
+                count = max(1, math.ceil(part.real / size_of)) if size_of else 1
+                for index in self._split(part.size, count):
+                    yield [(part, part.algorithm.prepare_minibatch(part.data if index is None else part.data[index]))]
+            return
+        count = max(1, math.ceil(sum(p.real for p in parts) / size_of)) if size_of else 1
+        splits = [list(self._split(part.size, count)) for part in parts]
+        for k in range(count):
+            step = [
+                (part, part.algorithm.prepare_minibatch(part.data if split[k] is None else part.data[split[k]]))
+                for part, split in zip(parts, splits, strict=True)
+                if (index := split[k]) is None or index.numel() > 0
+            ]
+            if step:
+                yield step
+
+    def _split(self, n: int, count: int) -> Iterator[torch.Tensor | None]:
+        """Yield ``count`` random, disjoint index sets covering ``range(n)`` (``None`` once when ``count`` is 1)."""
+        if count == 1:
+            yield None
+            return
+        yield from torch.randperm(n, device=self.device).tensor_split(count)
+
+    def _training_data(self, module: RLModule, algorithm: Algorithm, batch: TensorDictBase) -> TensorDictBase:
         """Return what ``update`` minibatches: sequences for a stateful module, else steps ``[b]``.
+
+        Steps marked false in ``loss_mask`` (an agent that had left its episode) are dropped
+        from a batch of steps; sequences keep them, masked.
 
         Raises:
             ConfigError: If a stateful module's batch was flattened (sequences cannot be cut from it).
         """
-        if self.module.is_stateful:
+        if module.is_stateful:
             if batch.batch_dims != 2 or Columns.STATE_IN not in batch:
                 raise ConfigError(
-                    f"{type(self.module).__name__} is stateful and trains on sequences, but "
-                    f"{type(self.algorithm).__name__}.postprocess returned a batch of shape "
+                    f"{type(module).__name__} is stateful and trains on sequences, but "
+                    f"{type(algorithm).__name__}.postprocess returned a batch of shape "
                     f"{list(batch.batch_size)} without state_in per step; return the rollout's [t, n] shape "
                     "with state_in (rl8_core.training_batch does)"
                 )
             return cut_sequences(batch, self.config.seq_len)
-        return batch.reshape(-1) if batch.batch_dims == 2 else batch
+        flat = batch.reshape(-1) if batch.batch_dims == 2 else batch
+        if Columns.LOSS_MASK in flat:
+            flat = flat[flat.get(Columns.LOSS_MASK)].exclude(Columns.LOSS_MASK)
+        return flat
 
     def _step(
-        self, algorithm: Algorithm, minibatch: TensorDictBase, accumulate: int
-    ) -> tuple[dict[str, torch.Tensor] | None, torch.Tensor | None]:
-        """Take one optimiser step; return its metrics and gradient norm, or ``(None, None)`` if it was skipped."""
-        m = minibatch.batch_size[0]
-        parts: Sequence[TensorDictBase] = [minibatch] if accumulate == 1 else minibatch.split(math.ceil(m / accumulate))
-        masked = Columns.LOSS_MASK in minibatch
-        total = float(minibatch.get(Columns.LOSS_MASK).sum()) if masked and accumulate > 1 else float(m)
+        self, minibatches: list[tuple[_Part, TensorDictBase]], accumulate: int
+    ) -> tuple[dict[str, torch.Tensor] | None, list[dict[str, torch.Tensor]], torch.Tensor | None]:
+        """Take one optimiser step on the summed loss of ``minibatches``.
+
+        Returns its metrics (keys suffixed with the module id for several modules), each
+        part's own metrics and the gradient norm, or ``None`` metrics if the step was skipped.
+        """
         sums: dict[str, torch.Tensor] = {}
-        for part in parts:
-            # A part's share is its real steps (padding of sequences does not count).
-            weight = (
-                float(part.get(Columns.LOSS_MASK).sum()) if masked and accumulate > 1 else part.batch_size[0]
-            ) / total
-            with self.autocast():
-                loss, metrics = algorithm.loss(self.module, part)
-            # Weight each micro-batch by its share so the summed gradient equals
-            # the gradient of the mean loss over the whole minibatch.
-            scaled = loss * weight if accumulate > 1 else loss
-            if self._scaler is not None:
-                self._scaler.scale(scaled).backward()  # type: ignore[no-untyped-call]
-            else:
-                scaled.backward()  # type: ignore[no-untyped-call]
-            for key, value in metrics.items():
-                v = value.detach().float() * weight
-                sums[key] = sums[key] + v if key in sums else v
+        per_part: list[dict[str, torch.Tensor]] = []
+        losses: list[torch.Tensor] = []
+        for part, minibatch in minibatches:
+            m = minibatch.batch_size[0]
+            pieces: Sequence[TensorDictBase] = (
+                [minibatch] if accumulate == 1 else minibatch.split(math.ceil(m / accumulate))
+            )
+            masked = Columns.LOSS_MASK in minibatch
+            total = float(minibatch.get(Columns.LOSS_MASK).sum()) if masked and accumulate > 1 else float(m)
+            own: dict[str, torch.Tensor] = {}
+            for piece in pieces:
+                # A piece's share is its real steps (padding of sequences does not count).
+                weight = (
+                    float(piece.get(Columns.LOSS_MASK).sum()) if masked and accumulate > 1 else piece.batch_size[0]
+                ) / total
+                with self.autocast():
+                    loss, metrics = part.algorithm.loss(part.module, piece)
+                # Weight each micro-batch by its share so the summed gradient equals
+                # the gradient of the mean loss over the whole minibatch.
+                scaled = loss * weight if accumulate > 1 else loss
+                if self._scaler is not None:
+                    self._scaler.scale(scaled).backward()  # type: ignore[no-untyped-call]
+                else:
+                    scaled.backward()  # type: ignore[no-untyped-call]
+                losses.append(loss.detach())
+                for key, value in metrics.items():
+                    v = value.detach().float() * weight
+                    own[key] = own[key] + v if key in own else v
+            per_part.append(own)
+            suffix = "" if part.module_id is None else f"/{part.module_id}"
+            sums |= {f"{key}{suffix}": value for key, value in own.items()}
         grad_norm = None
         if self._scaler is not None:
             self._scaler.unscale_(self.optimizer)
         if self.config.max_grad_norm is not None:
             grad_norm = torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm, foreach=True)
         # fp16's loss scaler skips non-finite steps itself (and lowers its scale): not a fault.
-        if self.guards.updates and self._scaler is None and not self._finite_step(loss, grad_norm, sums):
+        total_loss = torch.stack(losses).float().sum()
+        if self.guards.updates and self._scaler is None and not self._finite_step(total_loss, grad_norm, sums):
             self.optimizer.zero_grad(set_to_none=True)
-            return None, None
+            return None, per_part, None
         if self._scaler is not None:
             self._scaler.step(self.optimizer)
             self._scaler.update()
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return sums, grad_norm
+        return sums, per_part, grad_norm
 
     def _finite_step(
         self, loss: torch.Tensor, grad_norm: torch.Tensor | None, metrics: dict[str, torch.Tensor]
@@ -310,12 +411,14 @@ class Learner:
         self, history: list[dict[str, torch.Tensor]], grad_norms: list[torch.Tensor], epochs: int
     ) -> dict[str, float]:
         out: dict[str, float] = {}
-        if history:
-            keys = list(history[0])
-            # One stack and one host transfer for all metrics of the update.
-            table = torch.stack([torch.stack([h[k] for k in keys]) for h in history])
-            means = table.mean(0).tolist()
-            out.update(zip(keys, means, strict=True))
+        # Steps with the same metrics (all of them, unless modules step in turn) are averaged together:
+        # one stack and one host transfer per kind of step.
+        kinds: dict[tuple[str, ...], list[dict[str, torch.Tensor]]] = {}
+        for h in history:
+            kinds.setdefault(tuple(h), []).append(h)
+        for keys, steps in kinds.items():
+            table = torch.stack([torch.stack([h[k] for k in keys]) for h in steps])
+            out.update(zip(keys, table.mean(0).tolist(), strict=True))
         if grad_norms:
             out[Metrics.GRAD_NORM] = float(torch.stack(grad_norms).mean())
         out[Metrics.LR] = self.lr

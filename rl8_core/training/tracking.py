@@ -63,17 +63,26 @@ def _install_quiet_filter() -> None:
             target.addFilter(_QuietWhileTracking())
 
 
+#: What MLflow accepts in a param name.
+_PARAM_KEY = re.compile(r"^[A-Za-z0-9_\-. :/]+$")
+
+
 def flatten_params(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """Flatten nested config data into dotted ``key -> str(value)`` MLflow params.
+
+    A mapping whose keys MLflow would refuse in a param name (``agent_*`` of a
+    policy mapping) stays one param, its text.
 
     Examples:
         >>> flatten_params({"learner": {"lr": 0.001}, "seed": 1})
         {'learner.lr': '0.001', 'seed': '1'}
+        >>> flatten_params({"policy_mapping": {"agent_*": "a"}})
+        {'policy_mapping': "{'agent_*': 'a'}"}
     """
     out: dict[str, str] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
+        if isinstance(value, Mapping) and value and all(_PARAM_KEY.match(str(k)) for k in value):
             out.update(flatten_params(value, f"{name}."))
         else:
             out[name] = str(value)[:_MAX_PARAM_LENGTH]
@@ -444,8 +453,8 @@ class Tracker:
                 )
         self._lost_files.append(str(local_path))
 
-    def log_model(self, module: Any, *, registered_model_name: str | None = None) -> list[str]:
-        """Log ``module`` (an RLModule or its directory) as the run's MLflow model ``model``; never raises.
+    def log_model(self, module: Any, *, name: str = "model", registered_model_name: str | None = None) -> list[str]:
+        """Log ``module`` (an RLModule or its directory) as the run's MLflow model ``name``; never raises.
 
         Optionally registers it under ``registered_model_name``. Returns the
         model's URIs (``runs:/<run id>/model``, then ``models:/<name>/<version>``
@@ -459,9 +468,11 @@ class Tracker:
         if self._failure is None:
             try:
                 with _fluent_tracking_uri(self.uri):
-                    info = rl8_mlflow.log_model(module, registered_model_name=registered_model_name, run_id=self._run())
+                    info = rl8_mlflow.log_model(
+                        module, name=name, registered_model_name=registered_model_name, run_id=self._run()
+                    )
                 version = info.registered_model_version
-                uris = [f"runs:/{self.run_id}/model"]
+                uris = [f"runs:/{self.run_id}/{name}"]
                 return [*uris, f"models:/{registered_model_name}/{version}"] if version else uris
             except Exception as exc:
                 self._model_failure = _reason(exc)

@@ -19,17 +19,20 @@ import torch
 
 from rl8_core.checkpoints import run as run_dir
 from rl8_core.columns import Metrics
-from rl8_core.components.algorithm import check_train_outputs
+from rl8_core.components.algorithm import Algorithm, AlgorithmGroup, check_train_outputs
 from rl8_core.components.env import BatchedEnv
 from rl8_core.components.module import RLModule, RLModuleSpec
+from rl8_core.components.multi_env import MultiAgentBatchedEnv
+from rl8_core.components.multi_module import MultiRLModule
 from rl8_core.envs.make import build_env
-from rl8_core.errors import Terminated
+from rl8_core.errors import ConfigError, Terminated
 from rl8_core.plugins.registry import ComponentInfo, Registry, get_registry
 from rl8_core.training.config import TrainConfig, spec_checks_on
 from rl8_core.training.counters import RunCounters
 from rl8_core.training.evaluate import evaluate
 from rl8_core.training.guards import NonFiniteError, all_finite
 from rl8_core.training.learner import Learner
+from rl8_core.training.multi_agent import MultiAgentRunner, build_multi_agent, evaluate_multi_agent, wrap_env
 from rl8_core.training.plots import CURVES_FILE, MetricHistory, is_plotted, plot_curves, read_run_metrics
 from rl8_core.training.progress import ProgressDisplay, banner, final_text
 from rl8_core.training.record import record_clip
@@ -106,30 +109,54 @@ class Trainer:
         self.env = self.make_env(num_envs=config.num_envs, seed=config.seed)
         if self.env.device.type == "cpu" and self.device.type != "cpu":
             logger.info("env runs on cpu, module on %s: observations and actions are copied each step", self.device)
-        self.algorithm = parts.build_algorithm()
-        spec = RLModuleSpec(
-            parts.module_class,
-            self.env.observation_spec,
-            self.env.action_spec,
-            config.model_config,
-            parts.catalog_class,
-            registry=self.registry,
-        )
-        self.module: RLModule = spec.build().to(self.device)
-        check_train_outputs(self.algorithm, self.module, name=parts.algorithm.name)
-        self.learner = Learner(self.module, self.algorithm, config.learner, config.guards)
-        self.runner = Runner(
-            self.env,
-            self.module,
-            horizon=config.horizon,
-            check_specs=config.check_specs,
-            seed=config.seed,
-            autocast=self.learner.autocast,
-            check_finite=config.guards.env,
-        )
+        #: Agent id -> module id in a multi-agent run (``multi_agent.policy_mapping``); empty otherwise.
+        self.agent_modules: dict[str, str] = {}
+        self.module: RLModule | MultiRLModule
+        self.algorithm: Algorithm | AlgorithmGroup
+        self.runner: Runner | MultiAgentRunner
+        if isinstance(self.env, MultiAgentBatchedEnv):
+            if config.record.at_end:
+                raise ConfigError("record.at_end: clips of multi-agent envs are not supported; set it to false")
+            self.module, self.algorithm, self.agent_modules = build_multi_agent(
+                config, self.env, parts, self.registry, self.device
+            )
+            self.learner = Learner(self.module, self.algorithm, config.learner, config.guards)
+            self.runner = MultiAgentRunner(
+                self.env,
+                self.module,
+                self.agent_modules,
+                horizon=config.horizon,
+                check_specs=config.check_specs,
+                seed=config.seed,
+                autocast=self.learner.autocast,
+                check_finite=config.guards.env,
+                window=config.stop.window,
+            )
+        else:
+            self.algorithm = parts.build_algorithm()
+            spec = RLModuleSpec(
+                parts.module_class,
+                self.env.observation_spec,
+                self.env.action_spec,
+                config.model_config,
+                parts.catalog_class,
+                registry=self.registry,
+            )
+            self.module = spec.build().to(self.device)
+            check_train_outputs(self.algorithm, self.module, name=parts.algorithm.name)
+            self.learner = Learner(self.module, self.algorithm, config.learner, config.guards)
+            self.runner = Runner(
+                self.env,
+                self.module,
+                horizon=config.horizon,
+                check_specs=config.check_specs,
+                seed=config.seed,
+                autocast=self.learner.autocast,
+                check_finite=config.guards.env,
+            )
         #: Iterations, env steps, episodes and seconds so far, and the last ``stop.window`` episodes.
         self.counters = RunCounters(window=config.stop.window)
-        self._eval_env: BatchedEnv | None = None
+        self._eval_env: BatchedEnv | MultiAgentBatchedEnv | None = None
         self.tracker: Tracker | None = None
         self.run_dir: Path | None = None
         self.last_result: dict[str, float] = {}
@@ -157,7 +184,7 @@ class Trainer:
         """Env steps taken so far."""
         return self.counters.env_steps
 
-    def make_env(self, *, num_envs: int, seed: int | None, render: bool = False) -> BatchedEnv:
+    def make_env(self, *, num_envs: int, seed: int | None, render: bool = False) -> BatchedEnv | MultiAgentBatchedEnv:
         """Build an env of this run's kind (used for training, evaluation and, with ``render``, clips)."""
         env, info = build_env(
             self.config.env,
@@ -169,7 +196,7 @@ class Trainer:
             render=render,
         )
         self._components["env", info.name] = info
-        return env
+        return wrap_env(env, self.config.multi_agent)
 
     def components(self) -> list[dict[str, str | None]]:
         """Describe every resolved component (env, algorithm, module parts) with provenance."""
@@ -189,7 +216,7 @@ class Trainer:
         rollout = self.runner.collect()
         collected = time.perf_counter()
         with checking(spec_checks_on(self.config.check_specs, self.iteration)):
-            metrics = self.learner.update(self.algorithm.postprocess(rollout, self.module))
+            metrics = self.learner.update(self.algorithm.postprocess(rollout, self.module))  # type: ignore[arg-type]
         end = time.perf_counter()
         steps, finished = self.runner.steps_per_rollout, self.runner.episodes
         self.counters.add(env_steps=steps, seconds=end - start, finished=finished)
@@ -197,6 +224,7 @@ class Trainer:
             **metrics,
             **self.algorithm.iteration_metrics(),
             **self.counters.metrics(),
+            **(self.runner.metrics() if isinstance(self.runner, MultiAgentRunner) else {}),
             Metrics.FINISHED: float(len(finished)),
             Metrics.ENV_STEPS_PER_S: steps / (end - start),
             Metrics.COLLECT_S: collected - start,
@@ -221,14 +249,18 @@ class Trainer:
             if self._eval_env is not None:
                 self._eval_env.close()
             self._eval_env = self.make_env(num_envs=min(cfg.num_envs, episodes), seed=self.config.seed + 10_000)
-        result = evaluate(
-            self.module,
-            self._eval_env,
-            episodes=episodes,
-            deterministic=cfg.deterministic if deterministic is None else deterministic,
-            seed=self.config.seed + 10_000 + self.iteration,
-            check_specs=self.config.check_specs,
-        )
+        options: dict[str, Any] = {
+            "episodes": episodes,
+            "deterministic": cfg.deterministic if deterministic is None else deterministic,
+            "seed": self.config.seed + 10_000 + self.iteration,
+            "check_specs": self.config.check_specs,
+        }
+        if isinstance(self.module, MultiRLModule):
+            assert isinstance(self._eval_env, MultiAgentBatchedEnv)
+            result = evaluate_multi_agent(self.module, self._eval_env, self.agent_modules, **options)
+        else:
+            assert isinstance(self._eval_env, BatchedEnv)
+            result = evaluate(self.module, self._eval_env, **options)
         if self.tracker is not None:
             self.tracker.log_metrics(result, step=self.env_steps)
         self._curves.add(result, step=self.env_steps)
@@ -332,11 +364,11 @@ class Trainer:
         """
         notes = []
         if self.tracker is not None and self.config.tracking.log_model:
-            module = run_dir.module_path(checkpoint) if checkpoint is not None else self.module
-            uris = self.tracker.log_model(module, registered_model_name=self.config.tracking.registered_model_name)
-            self.model_uri = uris[0] if uris else None
-            if uris:
-                notes.append(f"MLflow model: {' registered as '.join(uris)}")
+            for name, module, registered in self._models(checkpoint):
+                uris = self.tracker.log_model(module, name=name, registered_model_name=registered)
+                self.model_uri = self.model_uri or (uris[0] if uris else None)
+                if uris:
+                    notes.append(f"MLflow model: {' registered as '.join(uris)}")
         if self.tracker is not None and self.config.tracking.log_curves:
             self._publish_file(checkpoint, "tracking.log_curves", "the learning curves", self._draw_curves)
         if self.config.record.at_end:
@@ -344,6 +376,25 @@ class Trainer:
             if clip is not None:
                 notes.append(f"clip: {clip}")
         return notes
+
+    def _models(self, checkpoint: Path | None) -> list[tuple[str, Any, str | None]]:
+        """Return the MLflow models to log: ``(name, module or its directory, registered name)``.
+
+        One, ``model``, for a single module; ``model_<module id>`` for each module of a multi-agent run
+        (registered as ``<registered_model_name>_<module id>``), so each policy can be served alone.
+        """
+        source = run_dir.module_path(checkpoint) if checkpoint is not None else self.module
+        registered = self.config.tracking.registered_model_name
+        if not isinstance(self.module, MultiRLModule):
+            return [("model", source, registered)]
+        return [
+            (
+                f"model_{mid}",
+                source / mid if isinstance(source, Path) else self.module[mid],
+                f"{registered}_{mid}" if registered else None,
+            )
+            for mid in self.module
+        ]
 
     def _publish_file(
         self, checkpoint: Path | None, option: str, what: str, write: Callable[[Path], tuple[Path, str]]
@@ -387,6 +438,8 @@ class Trainer:
         cfg = self.config.record
         seed = self.config.seed + 20_000
         env = self.make_env(num_envs=1, seed=seed, render=True)
+        assert isinstance(env, BatchedEnv)  # multi-agent runs refuse record.at_end in __init__
+        assert isinstance(self.module, RLModule)
         try:
             clip = record_clip(
                 self.module,

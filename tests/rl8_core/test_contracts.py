@@ -39,7 +39,10 @@ DISTRIBUTIONS = _DEFAULT.names("distribution")
 ENVS = _DEFAULT.names("env")
 ALGORITHMS = _DEFAULT.names("algorithm")
 #: Options an env needs to be built at all (``gymnasium`` wraps a gymnasium id).
-ENV_CONFIGS: dict[str, dict[str, Any]] = {"gymnasium": {"id": "CartPole-v1"}}
+ENV_CONFIGS: dict[str, dict[str, Any]] = {
+    "gymnasium": {"id": "CartPole-v1"},
+    "pettingzoo": {"env": "mpe2.simple_spread_v3", "continuous_actions": False},
+}
 
 
 def test_the_builtins_are_covered() -> None:
