@@ -61,7 +61,8 @@ def test_forwards_are_keyed_by_module_id_and_each_module_checks_its_own_specs() 
     )
     assert out["red", "actions"].shape == (5,)
     assert out["blue", "action_logp"].shape == (2,)
-    with pytest.raises(SpecError, match=r"(?s)module 'blue': ActorCriticModule.forward_inference input .*'obs'.*expected 4, got 3"):
+    wrong_width = r"(?s)module 'blue': ActorCriticModule.forward_inference input .*'obs'.*expected 4, got 3"
+    with pytest.raises(SpecError, match=wrong_width):
         multi.forward_inference(TensorDict({"blue": TensorDict({"obs": torch.zeros(2, 3)}, [2])}, []))
     with pytest.raises(SpecError, match=r"(?s)module 'red': .*'obs'.*dtype"):
         multi.forward_train(TensorDict({"red": TensorDict({"obs": torch.zeros(2, 4, dtype=torch.int64)}, [2])}, []))
