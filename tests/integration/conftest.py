@@ -1,4 +1,4 @@
-"""Memory learning runs: trained in a subprocess beside the rest of the suite, awaited by their tests."""
+"""Long learning runs (memory, multi-agent): trained in a subprocess beside the suite, awaited by their tests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 #: The environment the runs get: the session's at start-up, before any test sets ``RL8_*`` or MLflow variables.
 RUN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("RL8_", "MLFLOW_"))}
-MEMORY_TESTS = "test_memory_learning.py"
+#: The test files whose learning runs train in the background (``memory_runs.RUNS``).
+BACKGROUND_TESTS = ("test_memory_learning.py", "test_multiagent_learning.py")
 #: Seconds one run may take (the slowest takes about three minutes on a loaded CI core).
 RUN_TIMEOUT = 900
 #: Runs trained at once. The suite itself runs in one process: a CI machine's second core trains them.
@@ -100,15 +101,15 @@ RUNS = BackgroundRuns()
 
 def _run_name(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
-    if item.path.name != MEMORY_TESTS or callspec is None:
+    if item.path.name not in BACKGROUND_TESTS or callspec is None:
         return None
     name = callspec.params.get("run")
     return name if isinstance(name, str) else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep the memory learning tests together, at the end."""
-    items.sort(key=lambda item: item.path.name == MEMORY_TESTS)
+    """Keep the background learning tests together, at the end."""
+    items.sort(key=lambda item: item.path.name in BACKGROUND_TESTS)
 
 
 def _start_selected(session: pytest.Session) -> None:

@@ -1,4 +1,4 @@
-"""The learning runs of ``test_memory_learning.py``, each trained in a process of its own.
+"""The learning runs of ``test_memory_learning.py`` and ``test_multiagent_learning.py``, each in a process of its own.
 
 ``python -m tests.integration.memory_runs NAME`` trains run ``NAME`` of ``RUNS``
 (an example config with overrides, on one thread, without tracking) and prints
@@ -40,6 +40,11 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "cue-attention": ("memory_cue.yaml", []),
     "cue-lstm": ("memory_cue.yaml", ["model_config.memory=lstm"]),
     "cue-feed-forward": ("memory_cue.yaml", [*FEED_FORWARD, "stop.env_steps=30000"]),
+    # Multi-agent (test_multiagent_learning.py): a fixed budget, then 48 episodes sampled from the policy.
+    "spread-shared": (
+        "simple_spread.yaml",
+        ["stop.return_mean=null", "stop.env_steps=64000", "eval.deterministic=false", "eval.episodes=48"],
+    ),
 }
 
 
@@ -47,6 +52,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
 LONGEST_FIRST = [
     "cartpole-attention",
     "pendulum-lstm",
+    "spread-shared",
     "cartpole-gru",
     "cue-lstm",
     "cartpole-lstm",
