@@ -28,6 +28,7 @@ from rl8_core import (
     Columns,
     EvalConfig,
     GuardsConfig,
+    MultiAgentConfig,
     LearnerConfig,
     Metrics,
     RecordConfig,
@@ -205,6 +206,9 @@ def test_training_md_documents_every_config_key_with_its_default(docs: dict[str,
     _check_options_table(_section(text, "## Video clips"), RecordConfig, "training.md record")
     _check_options_table(_section(text, "## The learner and PPO"), LearnerConfig, "training.md learner")
     _check_options_table(_section(text, "### PPO options"), PPOConfig, "training.md PPO")
+    _check_options_table(
+        _section(docs["multi-agent.md"].text, "## Configuration"), MultiAgentConfig, "multi-agent.md multi_agent"
+    )
 
 
 def test_catalogs_md_documents_every_model_config_key(docs: dict[str, Any]) -> None:
@@ -350,7 +354,8 @@ def test_decisions_md_states_the_registry_kinds_and_the_builtin_entry_points(doc
     for name, (module, contributes) in rows.items():
         assert module == f"`{eps[name].value}`", f"decisions.md: entry point {name} is {eps[name].value}"
         ((kind, components),) = plugins[name].contributions.items()
-        assert contributes == f"{kind} `{components[0]}`", f"decisions.md: {name} contributes {kind} {components}"
+        listed = ", ".join(f"`{c}`" for c in components)
+        assert contributes == f"{kind} {listed}", f"decisions.md: {name} contributes {kind} {components}"
 
 
 def test_quickstart_equals_examples_cartpole_yaml() -> None:
