@@ -14,13 +14,22 @@ __all__ = ["ProgressDisplay", "banner", "final_text"]
 
 
 def _summary(result: Mapping[str, float]) -> str:
+    """One line: iteration, env steps, steps/s, return, and each module's return in a multi-agent run.
+
+    Examples:
+        >>> _summary({"counters/iterations": 2, "episodes/return_mean": -60.0,
+        ...           "episodes/return_mean/red": -20.0, "episodes/return_mean/blue": -40.0})
+        'iter 2  env steps 0  0 steps/s  return -60.0 (red -20.0, blue -40.0)'
+    """
     ret = result.get(Metrics.RETURN_MEAN, math.nan)
     ret_text = "-" if math.isnan(ret) else f"{ret:.1f}"
+    prefix = f"{Metrics.RETURN_MEAN}/"
+    modules = [f"{k[len(prefix) :]} {v:.1f}" for k, v in result.items() if k.startswith(prefix) and not math.isnan(v)]
     return (
         f"iter {int(result.get(Metrics.ITERATIONS, 0))}  "
         f"env steps {int(result.get(Metrics.ENV_STEPS, 0)):,}  "
         f"{result.get(Metrics.ENV_STEPS_PER_S, 0.0):,.0f} steps/s  "
-        f"return {ret_text}"
+        f"return {ret_text}" + (f" ({', '.join(modules)})" if modules else "")
     )
 
 

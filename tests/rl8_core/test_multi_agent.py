@@ -346,3 +346,29 @@ def nan_gather(num_envs: int = 1, seed: int | None = None, device: Any = "cpu") 
 
     env.step = bad_step  # type: ignore[method-assign]
     return env
+
+
+def test_stateful_modules_act_train_resume_and_evaluate_in_a_multi_agent_run(tmp_path: Path) -> None:
+    cfg = config(
+        tmp_path,
+        multi_agent={"policy_mapping": "{agent}"},
+        model_config={"memory": "gru", "memory_config": {"hidden": 8}},
+        learner={"seq_len": 4},
+    )
+    whole = Trainer(cfg)
+    assert whole.module["agent_0"].is_stateful
+    rollout = whole.runner.collect()["agent_1"]
+    assert rollout["state_in", "pi", "h"].shape[:2] == (8, 4)
+    whole.close()
+    whole = Trainer(cfg)
+    expected = [whole.step() for _ in range(3)]
+    first = Trainer(cfg)
+    first.step()
+    path = first.save_checkpoint()
+    first.close()
+    resumed = Trainer.from_checkpoint(path)
+    for a, b in zip(expected[1:], [resumed.step(), resumed.step()], strict=True):
+        assert_same_metrics(a, b)
+    assert resumed.eval(episodes=4)["eval/episodes"] == 4
+    whole.close()
+    resumed.close()
