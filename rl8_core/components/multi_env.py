@@ -134,6 +134,12 @@ class MultiAgentBatchedEnv(ABC):
         if method == "step":
             keys[ALL_DONE] = TensorShape("b", dtype=torch.bool)
         check(SpecDict(keys), result, context=context, bindings={"b": (self.num_envs, "num_envs")})
+        unknown = [key for key in result.keys() if key not in self.agents and key != ALL_DONE]  # noqa: SIM118
+        if unknown:
+            raise SpecError(
+                [Mismatch(str(unknown[0]), "extra", f"not one of the env's agents {list(self.agents)}")],
+                context=context,
+            )
 
     def close(self) -> None:  # noqa: B027 - most envs hold nothing to release
         """Release resources; a no-op by default."""

@@ -372,3 +372,15 @@ def test_stateful_modules_act_train_resume_and_evaluate_in_a_multi_agent_run(tmp
     assert resumed.eval(episodes=4)["eval/episodes"] == 4
     whole.close()
     resumed.close()
+
+
+def test_an_env_output_with_an_agent_it_does_not_declare_is_refused_naming_it() -> None:
+    env = make_env("gather", num_envs=2, seed=0)
+    out = env.reset()
+    out["agent_9"] = TensorDict({"obs": torch.zeros(2, 3)}, [2])
+    with pytest.raises(SpecError, match=r"'agent_9': not one of the env's agents \['agent_0', 'agent_1', 'agent_2'\]"):
+        env.check_output(out, method="reset")
+    out = env.step(TensorDict({a: torch.ones(2, dtype=torch.int64) for a in env.agents}, [2]))
+    del out["agent_1", "rewards"]
+    with pytest.raises(SpecError, match=r"'agent_1\.rewards': missing key"):
+        env.check_output(out)
