@@ -120,18 +120,6 @@ class Trainer:
             self.module, self.algorithm, self.agent_modules = build_multi_agent(
                 config, self.env, parts, self.registry, self.device
             )
-            self.learner = Learner(self.module, self.algorithm, config.learner, config.guards)
-            self.runner = MultiAgentRunner(
-                self.env,
-                self.module,
-                self.agent_modules,
-                horizon=config.horizon,
-                check_specs=config.check_specs,
-                seed=config.seed,
-                autocast=self.learner.autocast,
-                check_finite=config.guards.env,
-                window=config.stop.window,
-            )
         else:
             self.algorithm = parts.build_algorithm()
             spec = RLModuleSpec(
@@ -144,16 +132,22 @@ class Trainer:
             )
             self.module = spec.build().to(self.device)
             check_train_outputs(self.algorithm, self.module, name=parts.algorithm.name)
-            self.learner = Learner(self.module, self.algorithm, config.learner, config.guards)
-            self.runner = Runner(
-                self.env,
-                self.module,
-                horizon=config.horizon,
-                check_specs=config.check_specs,
-                seed=config.seed,
-                autocast=self.learner.autocast,
-                check_finite=config.guards.env,
+        self.learner = Learner(self.module, self.algorithm, config.learner, config.guards)
+        options: dict[str, Any] = {
+            "horizon": config.horizon,
+            "check_specs": config.check_specs,
+            "seed": config.seed,
+            "autocast": self.learner.autocast,
+            "check_finite": config.guards.env,
+        }
+        if isinstance(self.module, MultiRLModule):
+            assert isinstance(self.env, MultiAgentBatchedEnv)
+            self.runner = MultiAgentRunner(
+                self.env, self.module, self.agent_modules, **options, window=config.stop.window
             )
+        else:
+            assert isinstance(self.env, BatchedEnv)
+            self.runner = Runner(self.env, self.module, **options)
         #: Iterations, env steps, episodes and seconds so far, and the last ``stop.window`` episodes.
         self.counters = RunCounters(window=config.stop.window)
         self._eval_env: BatchedEnv | MultiAgentBatchedEnv | None = None
