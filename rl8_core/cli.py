@@ -21,7 +21,15 @@ from rl8_core.components.multi_env import MultiAgentBatchedEnv
 from rl8_core.components.multi_module import MultiRLModule, is_multi_module_dir, load_module
 from rl8_core.config import describe_config
 from rl8_core.envs.make import make_env
-from rl8_core.errors import CheckpointError, ConfigError, NonFiniteError, PluginError, Terminated, UnknownComponentError
+from rl8_core.errors import (
+    CheckpointError,
+    ConfigError,
+    EnvRunnerError,
+    NonFiniteError,
+    PluginError,
+    Terminated,
+    UnknownComponentError,
+)
 from rl8_core.plugins.registry import PluginInfo, get_registry
 from rl8_core.training.config import TrainConfig
 from rl8_core.training.evaluate import evaluate
@@ -33,7 +41,15 @@ from rl8_core.training.trainer import Trainer
 from specs import SpecError
 
 #: Errors shown as one message rather than a traceback.
-USER_ERRORS = (ConfigError, CheckpointError, PluginError, UnknownComponentError, FileNotFoundError, ImportError)
+USER_ERRORS = (
+    ConfigError,
+    CheckpointError,
+    EnvRunnerError,
+    PluginError,
+    UnknownComponentError,
+    FileNotFoundError,
+    ImportError,
+)
 
 __all__ = ["main"]
 

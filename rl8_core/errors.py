@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "NonFiniteError", "PluginError", "Terminated", "UnknownComponentError"]
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "EnvRunnerError",
+    "NonFiniteError",
+    "PluginError",
+    "Terminated",
+    "UnknownComponentError",
+]
 
 
 class PluginError(RuntimeError):
@@ -33,6 +41,10 @@ class CheckpointError(RuntimeError):
 
 class NonFiniteError(RuntimeError):
     """A run produced NaN or inf (env data, a loss, gradients or weights); the message names the first."""
+
+
+class EnvRunnerError(RuntimeError):
+    """An env runner (``scale.env_runners``) failed more times in a row than ``scale.max_restarts`` allows."""
 
 
 class Terminated(BaseException):

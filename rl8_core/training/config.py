@@ -26,6 +26,7 @@ __all__ = [
     "EvalConfig",
     "MultiAgentConfig",
     "RecordConfig",
+    "ScaleConfig",
     "StopConfig",
     "TrackingConfig",
     "TrainConfig",
@@ -207,6 +208,38 @@ class MultiAgentConfig:
                 raise FieldError("modules", f"{mid}.{unknown[0]}: unknown option; known: {', '.join(MODULE_OPTIONS)}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class ScaleConfig:
+    """Beyond one process (``scale:``): env runners on Ray and data-parallel learners on ``torch.distributed``.
+
+    All optional: by default the trainer's process steps the envs and updates the module itself.
+    """
+
+    env_runners: int = 0
+    """Ray actors that step envs, each with its own env and a CPU copy of the module (0: this process steps them)."""
+    num_envs_per_runner: int | None = None
+    """Envs per env runner; ``null``: ``num_envs`` split evenly over the runners (the same rollout as one process)."""
+    learners: int = 1
+    """Data-parallel learner processes (gloo on the CPU; NCCL with one GPU each when ``device`` is CUDA)."""
+    ray_address: str = "local"
+    """``local`` starts Ray in this process (all CPUs of the machine); ``auto`` or ``host:port`` joins a cluster."""
+    runner_resources: Mapping[str, float] = field(default_factory=lambda: {"num_cpus": 1})
+    """Ray resources of each env runner: ``num_cpus`` (fractions share a CPU), ``num_gpus``, custom resources."""
+    max_restarts: int = 3
+    """Restarts of one env runner in a row (a dead process, a crashed env) before the run stops with a checkpoint."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "env_runners", ge=0)
+        check_range(self, "num_envs_per_runner", ge=1)
+        check_range(self, "learners", ge=1)
+        check_range(self, "max_restarts", ge=0)
+        for key, value in self.runner_resources.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise FieldError("runner_resources", f"{key}: expected a number >= 0, got {value!r}")
+        if not self.ray_address:
+            raise FieldError("ray_address", "expected local, auto or host:port")
+
+
 #: The algorithm-independent part of the quickstart: env, rollout size, stop conditions and the algorithm it
 #: trains unless ``--set algorithm=...`` names another.
 QUICKSTART_RUN: dict[str, Any] = {
@@ -312,6 +345,8 @@ class TrainConfig:
     """Finite checks of env data, optimiser steps and weights."""
     multi_agent: MultiAgentConfig = field(default_factory=MultiAgentConfig)
     """Agents to modules and which modules train (multi-agent envs)."""
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
+    """Env runners on Ray and data-parallel learners."""
     seed: int = 0
     """Seed of torch, the envs and everything else random."""
     device: str = "auto"

@@ -6,10 +6,10 @@ import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
-from tensordict import TensorDictBase
+from tensordict import TensorDict, TensorDictBase
 
 from rl8_core.columns import Columns, Metrics
 from rl8_core.components.algorithm import Algorithm, AlgorithmGroup
@@ -22,6 +22,9 @@ from rl8_core.training.guards import GuardsConfig, NonFiniteError, all_finite, d
 from rl8_core.training.schedule import Schedule
 
 __all__ = ["Learner", "LearnerConfig"]
+
+#: One optimiser step's data: ``(part, minibatch or this learner's shard of it, its share of the minibatch)``.
+_StepData = list[tuple["_Part", TensorDictBase, float]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +82,21 @@ class _Part:
         if Columns.LOSS_MASK in self.data:
             return int(self.data.get(Columns.LOSS_MASK).sum())
         return self.size
+
+
+class LearnerLink(Protocol):
+    """What a learner calls on its link to the other data-parallel learners (``distributed.LearnerLink``)."""
+
+    def begin(self, shared_state: dict[str, Any]) -> None:
+        """Start an update with rank 0's ``Learner.shared_state``."""
+
+    def scatter(self, learner: Learner, minibatches: list[tuple[_Part, TensorDictBase]]) -> _StepData:
+        """Send each rank its shards of one step's minibatches; return this rank's."""
+
+    def all_reduce(
+        self, params: Sequence[torch.Tensor], metrics: list[dict[str, torch.Tensor]], loss: torch.Tensor
+    ) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
+        """Sum gradients, metrics and the loss over the ranks."""
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -164,6 +182,9 @@ class Learner:
         self._amp_dtype = _amp_dtype(self.config.amp, self.device)
         # fp16 needs loss scaling; bf16 has fp32's range and does not.
         self._scaler = torch.amp.GradScaler(self.device.type) if self._amp_dtype is torch.float16 else None
+        self._env_steps = 0
+        #: The other data-parallel learners (``scale.learners``), or ``None`` for one learner.
+        self.link: LearnerLink | None = None
 
     @property
     def lr(self) -> float:
@@ -177,6 +198,7 @@ class Learner:
 
     def set_env_steps(self, env_steps: int) -> None:
         """Apply the learning-rate schedule at ``env_steps``."""
+        self._env_steps = env_steps
         lr = self._lr_schedule(env_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -203,6 +225,8 @@ class Learner:
         entries report the learning rate, gradient norm, optimiser steps and
         epochs. With an ``AlgorithmGroup`` (several modules) ``batch`` is
         ``{module id: batch}`` and each module's metrics end in ``/<module id>``.
+        With data-parallel learners (``link``) this learner prepares every
+        minibatch and each learner steps on its shard of it (``LearnerLink.scatter``).
         """
         algorithm = self.algorithm
         parts: list[_Part] = []
@@ -219,10 +243,16 @@ class Learner:
         skipped = 0
         stop = False
         self.module.train()
+        link = self.link
+        if link is not None:
+            link.begin(self.shared_state())
         for _ in range(algorithm.num_epochs):
             epochs_run += 1
             for minibatches in self._schedule(parts):
-                metrics, per_part, grad_norm = self._step(minibatches, accumulate)
+                step: _StepData = (
+                    [(part, mb, 1.0) for part, mb in minibatches] if link is None else link.scatter(self, minibatches)
+                )
+                metrics, per_part, grad_norm = self._step(step, accumulate)
                 if metrics is None:
                     skipped += 1
                     continue
@@ -317,18 +347,51 @@ class Learner:
             flat = flat[flat.get(Columns.LOSS_MASK)].exclude(Columns.LOSS_MASK)
         return flat
 
+    def part(self, index: int) -> _Part:
+        """Return trained module ``index`` as a part without data (a data-parallel learner steps on shards)."""
+        mid, module, algorithm = self._trained[index]
+        return _Part(mid, module, algorithm, TensorDict({}, batch_size=[0]), None)
+
+    def part_index(self, part: _Part) -> int:
+        """Return the index of ``part``'s module among the trained ones (what ``part`` takes)."""
+        return next(i for i, (mid, _, _) in enumerate(self._trained) if mid == part.module_id)
+
+    def shared_state(self) -> dict[str, Any]:
+        """Return what every data-parallel learner must share before an update besides the weights.
+
+        The env steps (learning-rate and algorithm schedules), the algorithm's state
+        (e.g. reward scaling) and the module's buffers (e.g. observation statistics).
+        """
+        return {
+            "env_steps": self._env_steps,
+            "algorithm": self.algorithm.state_dict(),
+            "buffers": {name: b.detach().cpu() for name, b in self.module.named_buffers()},
+        }
+
+    def load_shared_state(self, state: dict[str, Any]) -> None:
+        """Apply a ``shared_state`` of the learner that prepares the batches."""
+        self.algorithm.on_iteration_start(state["env_steps"])
+        self.algorithm.load_state_dict(state["algorithm"])
+        self.set_env_steps(state["env_steps"])
+        buffers = dict(self.module.named_buffers())
+        with torch.no_grad():
+            for name, value in state["buffers"].items():
+                buffers[name].copy_(value)
+
     def _step(
-        self, minibatches: list[tuple[_Part, TensorDictBase]], accumulate: int
+        self, minibatches: _StepData, accumulate: int
     ) -> tuple[dict[str, torch.Tensor] | None, list[dict[str, torch.Tensor]], torch.Tensor | None]:
         """Take one optimiser step on the summed loss of ``minibatches``.
 
-        Returns its metrics (keys suffixed with the module id for several modules), each
-        part's own metrics and the gradient norm, or ``None`` metrics if the step was skipped.
+        Each entry's share weights its loss, so that with data-parallel learners the
+        gradients summed over them (``LearnerLink.all_reduce``) are those of the whole
+        minibatch. Returns its metrics (keys suffixed with the module id for several
+        modules), each part's own metrics and the gradient norm, or ``None`` metrics
+        if the step was skipped.
         """
-        sums: dict[str, torch.Tensor] = {}
         per_part: list[dict[str, torch.Tensor]] = []
         losses: list[torch.Tensor] = []
-        for part, minibatch in minibatches:
+        for part, minibatch, share in minibatches:
             m = minibatch.batch_size[0]
             pieces: Sequence[TensorDictBase] = (
                 [minibatch] if accumulate == 1 else minibatch.split(math.ceil(m / accumulate))
@@ -339,13 +402,15 @@ class Learner:
             for piece in pieces:
                 # A piece's share is its real steps (padding of sequences does not count).
                 weight = (
-                    float(piece.get(Columns.LOSS_MASK).sum()) if masked and accumulate > 1 else piece.batch_size[0]
-                ) / total
+                    (float(piece.get(Columns.LOSS_MASK).sum()) if masked and accumulate > 1 else piece.batch_size[0])
+                    / total
+                    * share
+                )
                 with self.autocast():
                     loss, metrics = part.algorithm.loss(part.module, piece)
                 # Weight each micro-batch by its share so the summed gradient equals
                 # the gradient of the mean loss over the whole minibatch.
-                scaled = loss * weight if accumulate > 1 else loss
+                scaled = loss * weight if accumulate > 1 or share != 1.0 else loss
                 if self._scaler is not None:
                     self._scaler.scale(scaled).backward()  # type: ignore[no-untyped-call]
                 else:
@@ -355,6 +420,11 @@ class Learner:
                     v = value.detach().float() * weight
                     own[key] = own[key] + v if key in own else v
             per_part.append(own)
+        total_loss = torch.stack(losses).float().sum()
+        if self.link is not None:
+            per_part, total_loss = self.link.all_reduce(self._params, per_part, total_loss)
+        sums: dict[str, torch.Tensor] = {}
+        for (part, _, _), own in zip(minibatches, per_part, strict=True):
             suffix = "" if part.module_id is None else f"/{part.module_id}"
             sums |= {f"{key}{suffix}": value for key, value in own.items()}
         grad_norm = None
@@ -363,7 +433,6 @@ class Learner:
         if self.config.max_grad_norm is not None:
             grad_norm = torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm, foreach=True)
         # fp16's loss scaler skips non-finite steps itself (and lowers its scale): not a fault.
-        total_loss = torch.stack(losses).float().sum()
         if self.guards.updates and self._scaler is None and not self._finite_step(total_loss, grad_norm, sums):
             self.optimizer.zero_grad(set_to_none=True)
             return None, per_part, None

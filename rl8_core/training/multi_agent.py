@@ -142,7 +142,7 @@ def _module_inputs(module: MultiRLModule, obs: Mapping[str, Any], state: Mapping
     return TensorDict(entries, batch_size=[])
 
 
-class _EpisodeWindows:
+class EpisodeWindows:
     """The last ``window`` episode returns per module and per agent, for ``episodes/return_mean/<module id>``."""
 
     def __init__(self, window: int) -> None:
@@ -228,7 +228,9 @@ class MultiAgentRunner:
         self._state = {mid: state.clone() for mid, state in self._initial.items()}
         self._buffers: dict[str, TensorDict] = {}
         self.episodes = EpisodeStats()
-        self._windows = _EpisodeWindows(window)
+        #: The returns of the last ``collect``'s finished episodes, by metric (per module and per agent).
+        self.finished: dict[str, list[float]] = {}
+        self._windows = EpisodeWindows(window)
 
     @property
     def steps_per_rollout(self) -> int:
@@ -333,17 +335,18 @@ class MultiAgentRunner:
     def _count_episodes(self, returns: torch.Tensor, lengths: torch.Tensor, done: torch.Tensor) -> None:
         """Record the episodes that ended: ``returns`` ``[t, agents, n]``, ``lengths`` and ``done`` ``[t, n]``."""
         self.episodes = EpisodeStats()
+        self.finished = {}
         if not bool(done.any()):
             return
         per_agent = returns.transpose(1, 2)[done]  # [episodes, agents], in completion order
         self.episodes.extend(per_agent.sum(1).tolist(), lengths[done].tolist())
         index = {agent: i for i, agent in enumerate(self.env.agents)}
         for mid, group in self.groups.items():
-            self._windows.extend(
-                f"{Metrics.RETURN_MEAN}/{mid}", per_agent[:, [index[a] for a in group]].sum(1).tolist()
-            )
+            self.finished[f"{Metrics.RETURN_MEAN}/{mid}"] = per_agent[:, [index[a] for a in group]].sum(1).tolist()
         for agent, i in index.items():
-            self._windows.extend(f"agents/return_mean/{agent}", per_agent[:, i].tolist())
+            self.finished[f"agents/return_mean/{agent}"] = per_agent[:, i].tolist()
+        for key, values in self.finished.items():
+            self._windows.extend(key, values)
 
     def metrics(self) -> dict[str, float]:
         """Return the mean return per module (``episodes/return_mean/<module id>``) and per agent (``agents/...``)."""

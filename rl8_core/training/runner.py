@@ -236,6 +236,10 @@ class Runner:
             # Boolean indexing of [t, n] is step-major, then env index: completion order.
             self.episodes.extend(returns[done].tolist(), lengths[done].tolist())
 
+    def metrics(self) -> dict[str, float]:
+        """Return the runner's own metrics for the iteration (none: the trainer counts episodes)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         """Return what a resumed run needs: current observations, module states and episode accumulators."""
         return {

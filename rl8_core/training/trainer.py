@@ -29,6 +29,8 @@ from rl8_core.errors import ConfigError, Terminated
 from rl8_core.plugins.registry import ComponentInfo, Registry, get_registry
 from rl8_core.training.config import TrainConfig, spec_checks_on
 from rl8_core.training.counters import RunCounters
+from rl8_core.training.distributed import LearnerGroup
+from rl8_core.training.env_runners import EnvRunnerGroup
 from rl8_core.training.evaluate import evaluate
 from rl8_core.training.guards import NonFiniteError, all_finite
 from rl8_core.training.learner import Learner
@@ -106,14 +108,16 @@ class Trainer:
         self.env_device = resolve_device(config.env_device) if config.env_device else self.device
         seed_everything(config.seed)
         self._components: dict[tuple[str, str], ComponentInfo] = {("algorithm", parts.algorithm.name): parts.algorithm}
-        self.env = self.make_env(num_envs=config.num_envs, seed=config.seed)
+        remote = config.scale.env_runners > 0
+        # With env runners the envs live in their actors: this one only tells the module's specs.
+        self.env = self.make_env(num_envs=1 if remote else config.num_envs, seed=config.seed)
         if self.env.device.type == "cpu" and self.device.type != "cpu":
             logger.info("env runs on cpu, module on %s: observations and actions are copied each step", self.device)
         #: Agent id -> module id in a multi-agent run (``multi_agent.policy_mapping``); empty otherwise.
         self.agent_modules: dict[str, str] = {}
         self.module: RLModule | MultiRLModule
         self.algorithm: Algorithm | AlgorithmGroup
-        self.runner: Runner | MultiAgentRunner
+        self.runner: Runner | MultiAgentRunner | EnvRunnerGroup
         if isinstance(self.env, MultiAgentBatchedEnv):
             if config.record.at_end:
                 raise ConfigError("record.at_end: clips of multi-agent envs are not supported; set it to false")
@@ -133,6 +137,8 @@ class Trainer:
             self.module = spec.build().to(self.device)
             check_train_outputs(self.algorithm, self.module, name=parts.algorithm.name)
         self.learner = Learner(self.module, self.algorithm, config.learner, config.guards)
+        #: The other learner processes (``scale.learners``), started by the first ``step`` (after any resume).
+        self.learner_group: LearnerGroup | None = None
         options: dict[str, Any] = {
             "horizon": config.horizon,
             "check_specs": config.check_specs,
@@ -140,7 +146,9 @@ class Trainer:
             "autocast": self.learner.autocast,
             "check_finite": config.guards.env,
         }
-        if isinstance(self.module, MultiRLModule):
+        if remote:
+            self.runner = EnvRunnerGroup(config, self.module, self.agent_modules, device=self.device)
+        elif isinstance(self.module, MultiRLModule):
             assert isinstance(self.env, MultiAgentBatchedEnv)
             self.runner = MultiAgentRunner(
                 self.env, self.module, self.agent_modules, **options, window=config.stop.window
@@ -204,6 +212,8 @@ class Trainer:
         algorithm, ``learner/*``, ``perf/*`` (env steps/s, seconds per phase)
         and ``counters/*`` (iterations, env steps, episodes, training seconds).
         """
+        if self.config.scale.learners > 1 and self.learner_group is None:
+            self.learner_group = LearnerGroup(self.learner, self.config.scale.learners)
         start = time.perf_counter()
         self.algorithm.on_iteration_start(self.env_steps)
         self.learner.set_env_steps(self.env_steps)
@@ -218,7 +228,7 @@ class Trainer:
             **metrics,
             **self.algorithm.iteration_metrics(),
             **self.counters.metrics(),
-            **(self.runner.metrics() if isinstance(self.runner, MultiAgentRunner) else {}),
+            **self.runner.metrics(),
             Metrics.FINISHED: float(len(finished)),
             Metrics.ENV_STEPS_PER_S: steps / (end - start),
             Metrics.COLLECT_S: collected - start,
@@ -512,7 +522,8 @@ class Trainer:
             "learner": self.learner.state_dict(),
             "algorithm": self.algorithm.state_dict(),
             "runner": self.runner.state_dict(),
-            "env": self.env.state_dict(),
+            # With env runners, their envs' states are in the runner's.
+            "env": None if isinstance(self.runner, EnvRunnerGroup) else self.env.state_dict(),
             "counters": self.counters.state_dict(),
             "rng": run_dir.rng_state(),
         }
@@ -571,13 +582,22 @@ class Trainer:
         self.module.set_state(run_dir.module_state(ckpt, map_location=self.device))
         self.learner.load_state_dict(state["learner"])
         self.algorithm.load_state_dict(state["algorithm"])
-        if state["env"] is not None:
+        if isinstance(self.runner, EnvRunnerGroup):
+            restored = self.runner.load_state_dict(state["runner"])
+        elif state["env"] is not None:
             self.env.load_state_dict(state["env"])
             self.runner.load_state_dict(state["runner"])
+            restored = True
         else:
-            logger.info("%s cannot restore its state; its envs start new episodes", type(self.env).__name__)
+            # The env cannot restore its state, or the run had env runners (their envs are not this process's).
+            restored = False
+        if not restored:
+            logger.info("%s: the envs start new episodes (their state is not restorable here)", self.config.env)
         self.counters.load_state_dict(state["counters"])
         run_dir.set_rng_state(state["rng"])
+        if self.learner_group is not None:  # its processes hold the old state: the next step starts new ones
+            self.learner_group.close()
+            self.learner_group = None
         self.run_dir = ckpt.parent
         self._last_written = None
         self.last_result = dict(run_dir.read_meta(ckpt).get("last_result", {}))
@@ -598,7 +618,12 @@ class Trainer:
         return trainer
 
     def close(self) -> None:
-        """Close envs, end tracking and give torch back the thread count it had."""
+        """Close envs, env runners and learner processes, end tracking and give torch back its thread count."""
+        if isinstance(self.runner, EnvRunnerGroup):
+            self.runner.close()
+        if self.learner_group is not None:
+            self.learner_group.close()
+            self.learner_group = None
         self.env.close()
         if self._eval_env is not None:
             self._eval_env.close()
