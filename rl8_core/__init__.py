@@ -40,7 +40,15 @@ from rl8_core.config import (
 )
 from rl8_core.envs.gym import GymVectorEnv, make_gymnasium_env
 from rl8_core.envs.make import make_env
-from rl8_core.errors import CheckpointError, ConfigError, NonFiniteError, PluginError, Terminated, UnknownComponentError
+from rl8_core.errors import (
+    CheckpointError,
+    ConfigError,
+    EnvRunnerError,
+    NonFiniteError,
+    PluginError,
+    Terminated,
+    UnknownComponentError,
+)
 from rl8_core.files import atomic_directory, atomic_write_text
 from rl8_core.imports import BUILTIN_DISTRIBUTION, import_object, is_import_path
 from rl8_core.plugins.hookspecs import HOOKS, hookimpl
@@ -60,6 +68,7 @@ from rl8_core.training.config import (
     EvalConfig,
     MultiAgentConfig,
     RecordConfig,
+    ScaleConfig,
     StopConfig,
     TrackingConfig,
     TrainConfig,
@@ -97,6 +106,7 @@ __all__ = [
     "ConfigError",
     "Distribution",
     "Encoder",
+    "EnvRunnerError",
     "EnvSteps",
     "EpisodeStats",
     "EvalConfig",
@@ -125,6 +135,7 @@ __all__ = [
     "ReturnReached",
     "Runner",
     "RunningMeanStd",
+    "ScaleConfig",
     "Schedule",
     "StopCondition",
     "StopConfig",

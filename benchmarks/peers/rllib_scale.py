@@ -43,8 +43,11 @@ Output:
     Human-readable lines on stderr; with ``--json``, one JSON object as the last
     line of stdout::
 
-        {"library": "rllib", "env": "HalfCheetah-v5", "env_runners": 2, "envs_per_runner": 4,
-         "env_steps_per_s": 1234.5, "iterations": 20, "iter_median_s": 0.2, ...}
+        {"library": "rllib", "ray": "2.60.0", "env": "HalfCheetah-v5", "env_runners": 2, "envs_per_runner": 4,
+         "total_envs": 8, "horizon": 32, "train_batch": 256, "minibatch": 256, "epochs": 1,
+         "vectorize_mode": "sync", "num_cpus": 2, "env_steps_per_s": 965.3, "env_steps": 14592,
+         "iterations": 57, "seconds": 15.116, "iter_median_s": 0.2133, "sample_median_s": 0.1623,
+         "learn_median_s": 0.0276, "sync_median_s": 0.0072, ..., "setup_s": 7.757, "rllib_timers": {...}}
 
 Run with the RLlib venv (ray[rllib]==2.60.0, torch==2.13.0+cpu, gymnasium[mujoco])::
 

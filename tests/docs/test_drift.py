@@ -32,6 +32,7 @@ from rl8_core import (
     Metrics,
     MultiAgentConfig,
     RecordConfig,
+    ScaleConfig,
     StopConfig,
     TrackingConfig,
     TrainConfig,
@@ -206,6 +207,7 @@ def test_training_md_documents_every_config_key_with_its_default(docs: dict[str,
     _check_options_table(_section(text, "## Video clips"), RecordConfig, "training.md record")
     _check_options_table(_section(text, "## The learner and PPO"), LearnerConfig, "training.md learner")
     _check_options_table(_section(text, "### PPO options"), PPOConfig, "training.md PPO")
+    _check_options_table(_section(docs["scaling.md"].text, "## Configuration"), ScaleConfig, "scaling.md scale")
     _check_options_table(
         _section(docs["multi-agent.md"].text, "## Configuration"), MultiAgentConfig, "multi-agent.md multi_agent"
     )

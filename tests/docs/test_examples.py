@@ -47,6 +47,8 @@ def test_page_examples_run(
     page = docs_page
     if "acme-rl8" in page.requires:
         request.getfixturevalue("acme_on_path")
+    if "ray" in page.requires:
+        request.getfixturevalue("local_ray")  # the session's local Ray of 2 CPUs, which the page's trainers join
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", docs_mlflow_uri)
     namespace: dict[str, Any] = {"__name__": "__main__"}

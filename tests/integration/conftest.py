@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The environment the runs get: the session's at start-up, before any test sets ``RL8_*`` or MLflow variables.
 RUN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("RL8_", "MLFLOW_"))}
 #: The test files whose learning runs train in the background (``memory_runs.RUNS``).
-BACKGROUND_TESTS = ("test_memory_learning.py", "test_multiagent_learning.py")
+BACKGROUND_TESTS = ("test_memory_learning.py", "test_multiagent_learning.py", "test_scale_learning.py")
 #: Seconds one run may take (the slowest takes about three minutes on a loaded CI core).
 RUN_TIMEOUT = 900
 #: Runs trained at once. The suite itself runs in one process: a CI machine's second core trains them.

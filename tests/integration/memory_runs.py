@@ -1,4 +1,4 @@
-"""The learning runs of ``test_memory_learning.py`` and ``test_multiagent_learning.py``, each in a process of its own.
+"""The learning runs of the memory, multi-agent and scale-out learning tests, each in a process of its own.
 
 ``python -m tests.integration.memory_runs NAME`` trains run ``NAME`` of ``RUNS``
 (an example config with overrides, on one thread, without tracking) and prints
@@ -45,6 +45,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
         "simple_spread.yaml",
         ["stop.return_mean=null", "stop.env_steps=64000", "eval.deterministic=false", "eval.episodes=48"],
     ),
+    # Scale-out (test_scale_learning.py): the same configs with 2 env runners on a local Ray of this process's own.
+    "cartpole-runners": ("cartpole.yaml", ["scale.env_runners=2"]),
+    "cue-lstm-runners": ("memory_cue.yaml", ["model_config.memory=lstm", "scale.env_runners=2"]),
 }
 
 
@@ -55,7 +58,9 @@ LONGEST_FIRST = [
     "spread-shared",
     "cartpole-gru",
     "cue-lstm",
+    "cue-lstm-runners",
     "cartpole-lstm",
+    "cartpole-runners",
     "cartpole-feed-forward",
     "cue-attention",
     "cue-feed-forward",
