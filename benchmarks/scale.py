@@ -177,7 +177,7 @@ def main() -> None:
         row: dict[str, Any] = {"runners": runners, "total_envs": total, "ours": [], "rllib": []}
         for _ in range(args.repeats):
             row["ours"].append(run_ours(args, runners, total))
-            if peers and runners > 0 and not args.overhead:
+            if peers and runners > 0:
                 row["rllib"].append(run_peer(args, runners, total))
         rows.append(row)
         print(f"measured {runners} runners x {total // max(runners, 1)} envs", file=sys.stderr)

@@ -313,7 +313,7 @@ def _serve(folder: Path, rank: int, world_size: int, port: int) -> None:
                 learner.load_shared_state(body)
             elif kind == "step":
                 data = [(learner.part(i), shard.to(device), share) for i, shard, share in body]
-                learner._step(data, accumulate)
+                learner.step_on(data, accumulate)
             elif kind == "gather":
                 _gather_state(learner, rank, world_size)
             else:

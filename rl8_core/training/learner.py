@@ -252,7 +252,7 @@ class Learner:
                 step: _StepData = (
                     [(part, mb, 1.0) for part, mb in minibatches] if link is None else link.scatter(self, minibatches)
                 )
-                metrics, per_part, grad_norm = self._step(step, accumulate)
+                metrics, per_part, grad_norm = self.step_on(step, accumulate)
                 if metrics is None:
                     skipped += 1
                     continue
@@ -378,7 +378,7 @@ class Learner:
             for name, value in state["buffers"].items():
                 buffers[name].copy_(value)
 
-    def _step(
+    def step_on(
         self, minibatches: _StepData, accumulate: int
     ) -> tuple[dict[str, torch.Tensor] | None, list[dict[str, torch.Tensor]], torch.Tensor | None]:
         """Take one optimiser step on the summed loss of ``minibatches``.
