@@ -16,6 +16,10 @@ fresh process (its own local Ray), ``--repeats`` times (median and range):
     one epoch of minibatches of 4096 steps, Adam lr 3e-4, separate policy and
     value MLPs of 2x64 (RLlib: ``fcnet_hiddens=[64, 64]``), no observation
     filter, the learner in the driver process on the CPU.
+    * env ceiling: the env alone, random actions, no policy: one process per
+      runner (one for the one-process row) stepping its share of the envs in
+      gymnasium's synchronous vector env, all at once, rates summed. No
+      library's PPO can beat it; the last column is ours as a share of it.
     Ray overhead (``--overhead``): at ``--overhead-envs`` total envs (1024)
     over 2 runners, the share of an iteration spent outside the runners'
     own stepping: ``perf/env_runner_overhead_s`` (weights out through the
@@ -93,6 +97,42 @@ def worker(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def ceiling_worker(options: dict[str, Any]) -> dict[str, Any]:
+    """Step ``num_envs`` copies of the env in gymnasium's synchronous vector env with random actions (no policy)."""
+    import gymnasium as gym
+
+    envs = gym.make_vec(options["env"], num_envs=options["num_envs"], vectorization_mode="sync")
+    envs.reset(seed=0)
+    envs.action_space.seed(0)
+    for _ in range(10):
+        envs.step(envs.action_space.sample())
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < options["seconds"]:
+        envs.step(envs.action_space.sample())
+        steps += options["num_envs"]
+    rate = steps / (time.perf_counter() - start)
+    envs.close()
+    return {"env_steps_per_s": rate}
+
+
+def run_ceiling(args: argparse.Namespace, runners: int, total_envs: int) -> float:
+    """The env's own rate: one process per runner (one for ``runners == 0``), all stepping at once, summed."""
+    processes = max(runners, 1)
+    options = {"env": args.env, "num_envs": total_envs // processes, "seconds": args.seconds}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--ceiling-worker", json.dumps(options)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(processes)
+    ]
+    outputs = [proc.communicate()[0] for proc in procs]
+    return sum(json.loads(out.strip().splitlines()[-1])["env_steps_per_s"] for out in outputs)
+
+
 def run_ours(args: argparse.Namespace, runners: int, total_envs: int) -> dict[str, Any]:
     options = {
         "config": config(args.env, runners, total_envs, args.horizon, args.minibatch, args.cpus),
@@ -162,9 +202,13 @@ def main() -> None:
     parser.add_argument("--ours-only", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--ceiling-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
+        return
+    if args.ceiling_worker:
+        print(json.dumps(ceiling_worker(json.loads(args.ceiling_worker))))
         return
     peers = not args.ours_only and PEER_PYTHON.exists() and PEER_SCRIPT.exists()
     rows: list[dict[str, Any]] = []
@@ -174,8 +218,9 @@ def main() -> None:
         else [(0, args.total_envs)] + [(n, args.total_envs) for n in args.runners]
     )
     for runners, total in layouts:
-        row: dict[str, Any] = {"runners": runners, "total_envs": total, "ours": [], "rllib": []}
+        row: dict[str, Any] = {"runners": runners, "total_envs": total, "ours": [], "rllib": [], "ceiling": []}
         for _ in range(args.repeats):
+            row["ceiling"].append(run_ceiling(args, runners, total))
             row["ours"].append(run_ours(args, runners, total))
             if peers and runners > 0:
                 row["rllib"].append(run_peer(args, runners, total))
@@ -186,7 +231,10 @@ def main() -> None:
         return
     cpus = os.cpu_count()
     print(f"{args.env}, {args.horizon} steps per env per rollout, {cpus} CPUs, {args.repeats} repeats (median, range)")
-    print(f"{'layout':<22} {'ours steps/s':>22} {'RLlib steps/s':>22} {'ours/RLlib':>10} {'Ray overhead':>13}")
+    print(
+        f"{'layout':<22} {'ours steps/s':>22} {'RLlib steps/s':>22} {'ours/RLlib':>10} {'Ray overhead':>13} "
+        f"{'env ceiling':>22} {'ours/ceiling':>12}"
+    )
     for row in rows:
         ours = [r["env_steps_per_s"] for r in row["ours"]]
         peer = [r["env_steps_per_s"] for r in row["rllib"]]
@@ -198,7 +246,12 @@ def main() -> None:
             else f"{row['runners']} runners x {row['total_envs'] // row['runners']} envs"
         )
         overhead = f"{share:.1%}" if row["runners"] else "-"
-        print(f"{layout:<22} {summary(ours):>22} {summary(peer):>22} {ratio:>10} {overhead:>13}")
+        ceiling = row["ceiling"]
+        of_ceiling = f"{statistics.median(ours) / statistics.median(ceiling):.0%}"
+        print(
+            f"{layout:<22} {summary(ours):>22} {summary(peer):>22} {ratio:>10} {overhead:>13} "
+            f"{summary(ceiling):>22} {of_ceiling:>12}"
+        )
 
 
 if __name__ == "__main__":
