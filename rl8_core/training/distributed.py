@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import cloudpickle
 import torch
@@ -52,12 +52,30 @@ START_TIMEOUT_S = 120.0
 class LearnerLink:
     """One rank's side of the data-parallel learners: the collectives ``Learner.update`` and ``_step`` call."""
 
-    def __init__(self, rank: int, world_size: int, device: torch.device) -> None:
+    def __init__(
+        self, rank: int, world_size: int, device: torch.device, processes: Sequence[subprocess.Popen[bytes]] = ()
+    ) -> None:
         self.rank, self.world_size, self.device = rank, world_size, device
+        #: Rank 0: the other ranks' processes, to name the one that stopped when a collective fails.
+        self.processes = list(processes)
+
+    def _failed(self, exc: Exception) -> NoReturn:
+        """Rank 0: raise one line naming the learner processes that stopped, if any did."""
+        time.sleep(0.2)  # a killed process may be reaped a moment after its socket closed
+        dead = [f"{rank} (exit {p.poll()})" for rank, p in enumerate(self.processes, start=1) if p.poll() is not None]
+        if not dead:
+            raise exc
+        raise RuntimeError(
+            f"scale.learners: learner process {', '.join(dead)} stopped, so the update cannot go on "
+            f"({' '.join(str(exc).split())[:200]}); resume the run from its last checkpoint"
+        ) from exc
 
     def _send(self, messages: Sequence[Any]) -> None:
         """Rank 0: give rank ``r`` ``messages[r]`` (rank 0's own is dropped)."""
-        dist.scatter_object_list([None], list(messages), src=0)
+        try:
+            dist.scatter_object_list([None], list(messages), src=0)
+        except RuntimeError as exc:
+            self._failed(exc)
 
     def receive(self) -> Any:
         """Ranks 1..: wait for rank 0's next message."""
@@ -105,7 +123,12 @@ class LearnerLink:
         present = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=self.device)
         values = [v.reshape(1).float() for own in metrics for v in own.values()]
         bucket = torch.cat([*[g.float() for g in grads], present, *values, loss.reshape(1).float()])
-        dist.all_reduce(bucket)
+        try:
+            dist.all_reduce(bucket)
+        except RuntimeError as exc:
+            if self.rank != 0:
+                raise
+            self._failed(exc)
         offset = 0
         for p in params:
             n = p.numel()
@@ -233,7 +256,7 @@ class LearnerGroup:
         except BaseException:
             self._kill()
             raise
-        self.link = LearnerLink(0, learners, device)
+        self.link = LearnerLink(0, learners, device, self._procs)
         learner.link = self.link
 
     def _wait_ready(self, store: TCPStore) -> None:

@@ -222,6 +222,23 @@ def test_two_learners_train_a_multi_agent_module_as_one(tmp_path: Path) -> None:
         torch.testing.assert_close(results[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
+def test_a_killed_learner_process_stops_the_run_with_a_checkpoint(tmp_path: Path) -> None:
+    config = cartpole(tmp_path, scale={"learners": 2}, checkpoint={"dir": str(tmp_path / "ckpt"), "every": 1})
+    with Trainer(config) as trainer:
+        trainer.step()
+        assert trainer.learner_group is not None
+        os.kill(trainer.learner_group.link.processes[0].pid, signal.SIGKILL)
+        with pytest.raises(RuntimeError) as info:
+            trainer.run()
+    message = str(info.value)
+    assert message.startswith("scale.learners: learner process 1 (exit -9) stopped, so the update cannot go on ("), (
+        message
+    )
+    assert message.endswith("); resume the run from its last checkpoint"), message
+    assert trainer.saved_on_exit is not None
+    assert trainer.saved_on_exit.name == "iter_000001"
+
+
 def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
     return copy.deepcopy(trainer.module.state_dict())
 
