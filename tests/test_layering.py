@@ -35,6 +35,7 @@ CORE_RANKS = {
     "rl8_core.columns": 0,
     "rl8_core.imports": 0,
     "rl8_core.files": 0,
+    "rl8_core.environ": 0,
     "rl8_core.config": 0,
     "rl8_core.checkpoints": 1,
     "rl8_core.components": 2,

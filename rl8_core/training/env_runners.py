@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import cloudpickle
@@ -24,6 +24,7 @@ from tensordict import TensorDict, TensorDictBase
 
 from rl8_core.components.module import RLModule
 from rl8_core.components.multi_module import MultiRLModule
+from rl8_core.environ import environ
 from rl8_core.envs.make import build_env
 from rl8_core.errors import (
     CheckpointError,
@@ -288,7 +289,7 @@ class EnvRunnerGroup:
                     cpus,
                 )
             # The local Ray's workers inherit this environment: give them this process's import path.
-            with _environ(PYTHONPATH=os.pathsep.join(p for p in sys.path if p)):
+            with environ({"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}):
                 ray.init(num_cpus=max(cpus, cpus_needed), include_dashboard=False, logging_level=logging.ERROR)
         self._owns_ray = True
 
@@ -477,17 +478,3 @@ def _concat(rollouts: list[Any]) -> TensorDict:
         return torch.cat([_tensordict(r) for r in rollouts], dim=1)  # type: ignore[return-value]
     modules = {mid: torch.cat([_tensordict(r[mid]) for r in rollouts], dim=1) for mid in rollouts[0]}
     return TensorDict(modules, batch_size=[])
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 from rl8_core.checkpoints import run as run_dir
 from rl8_core.columns import Metrics
+from rl8_core.environ import environ
 from rl8_core.errors import ConfigError
 from rl8_core.training.config import TrainConfig
 
@@ -149,16 +150,8 @@ def _probing(uri: str) -> Iterator[None]:
     if urlparse(uri).scheme not in ("http", "https"):
         yield
         return
-    saved = {name: os.environ.get(name) for name in _PROBE_ENV}
-    os.environ.update(_PROBE_ENV)
-    try:
+    with environ(_PROBE_ENV):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _reason(exc: BaseException) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
+from rl8_core.environ import environ
 from rl8_core.errors import ConfigError
 from rl8_core.training.config import TrackingConfig
 
@@ -231,10 +232,9 @@ class Tracker:
         """
         if urlparse(self.uri).scheme not in ("http", "https"):
             return
-        saved = {name: os.environ.get(name) for name in _PROBE_ENV}
-        os.environ.update(_PROBE_ENV)
         try:
-            self.client.search_experiments(max_results=1)
+            with environ(_PROBE_ENV):
+                self.client.search_experiments(max_results=1)
         except Exception as exc:
             if not _caused_by(exc, OSError):  # it answered, with an error: reported as a start failure
                 raise
@@ -243,12 +243,6 @@ class Tracker:
                 f"(mlflow server --port {urlparse(self.uri).port or 5000}), use a local store "
                 "(tracking.uri: sqlite:///mlflow.db), or set tracking.enabled: false"
             ) from exc
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def _start(self, params: Mapping[str, Any], tags: Mapping[str, str] | None, run_id: str | None) -> None:
         from mlflow.exceptions import MlflowException
